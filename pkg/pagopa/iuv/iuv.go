@@ -22,11 +22,25 @@ import (
 // MaxBase13 is the largest 13-digit IUV base a Scheme can encode.
 const MaxBase13 = 9_999_999_999_999
 
-// Errors, for errors.Is.
+// Classes of errors, for errors.Is.
 var (
 	ErrSyntax     = errors.New("iuv: malformed number")
 	ErrCheckDigit = errors.New("iuv: wrong check digits")
 )
+
+// Error is a refused number: Msg says why (Italian, then English), Class is ErrSyntax
+// or ErrCheckDigit.
+type Error struct {
+	Class error
+	Msg   string
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.Class }
+
+func syntaxErr(format string, args ...any) error {
+	return &Error{Class: ErrSyntax, Msg: fmt.Sprintf(format, args...)}
+}
 
 // Scheme is how one ente (through one station) numbers its notices: the aux digit and,
 // for aux 3, the segregation code assigned by PagoPA or, for aux 0, the application code.
@@ -99,11 +113,11 @@ func (s Scheme) Generate(seq int64) (Notice, error) {
 // CheckDigits returns the mod-93 check of the digits string (at most 18 digits).
 func CheckDigits(digits string) (int, error) {
 	if len(digits) == 0 || len(digits) > 18 || !allDigits(digits) {
-		return 0, fmt.Errorf("%w: %q", ErrSyntax, digits)
+		return 0, syntaxErr("cifre %q non valide (invalid digits)", digits)
 	}
 	v, err := strconv.ParseUint(digits, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %q", ErrSyntax, digits)
+		return 0, syntaxErr("cifre %q non valide (invalid digits)", digits)
 	}
 	return int(v % 93), nil
 }
@@ -113,7 +127,7 @@ func CheckDigits(digits string) (int, error) {
 // a caller that accepts legacy numbers can still use it.
 func Parse(number string) (Notice, error) {
 	if len(number) != 18 || !allDigits(number) {
-		return Notice{}, fmt.Errorf("%w: numero avviso %q: servono 18 cifre (a notice number has 18 digits)", ErrSyntax, number)
+		return Notice{}, syntaxErr("numero avviso %q: servono 18 cifre (a notice number has 18 digits)", number)
 	}
 	n := Notice{Number: number, AuxDigit: int(number[0] - '0'), Code: -1, Check: -1}
 	switch n.AuxDigit {
@@ -132,12 +146,12 @@ func Parse(number string) (Notice, error) {
 		n.IUV = number[1:]
 		n.Check = atoi2(number[16:])
 	default:
-		return Notice{}, fmt.Errorf("%w: numero avviso %q: aux digit %c non previsto (aux digit must be 0..3)", ErrSyntax, number, number[0])
+		return Notice{}, syntaxErr("numero avviso %q: aux digit %c non previsto (aux digit must be 0..3)", number, number[0])
 	}
 	want, _ := CheckDigits(number[:16])
 	if want != n.Check {
-		return n, fmt.Errorf("%w: numero avviso %s: cifre di controllo %02d, attese %02d (check digits %02d, expected %02d)",
-			ErrCheckDigit, number, n.Check, want, n.Check, want)
+		return n, &Error{Class: ErrCheckDigit, Msg: fmt.Sprintf("numero avviso %s: cifre di controllo %02d, attese %02d (check digits %02d, expected %02d)",
+			number, n.Check, want, n.Check, want)}
 	}
 	return n, nil
 }
@@ -150,16 +164,16 @@ func (s Scheme) NoticeFromIUV(iuvCode string) (Notice, error) {
 	switch s.AuxDigit {
 	case 3:
 		if len(iuvCode) != 17 || !allDigits(iuvCode) {
-			return Notice{}, fmt.Errorf("%w: IUV %q: con aux digit 3 servono 17 cifre (with aux digit 3 an IUV has 17 digits)", ErrSyntax, iuvCode)
+			return Notice{}, syntaxErr("IUV %q: con aux digit 3 servono 17 cifre (with aux digit 3 an IUV has 17 digits)", iuvCode)
 		}
 		if got := atoi2(iuvCode[:2]); got != s.SegregationCode {
-			return Notice{}, fmt.Errorf("%w: IUV %s: codice segregazione %02d, atteso %02d (segregation code %02d, expected %02d)",
-				ErrSyntax, iuvCode, got, s.SegregationCode, got, s.SegregationCode)
+			return Notice{}, syntaxErr("IUV %s: codice segregazione %02d, atteso %02d (segregation code %02d, expected %02d)",
+				iuvCode, got, s.SegregationCode, got, s.SegregationCode)
 		}
 		number = "3" + iuvCode
 	case 0:
 		if len(iuvCode) != 15 || !allDigits(iuvCode) {
-			return Notice{}, fmt.Errorf("%w: IUV %q: con aux digit 0 servono 15 cifre (with aux digit 0 an IUV has 15 digits)", ErrSyntax, iuvCode)
+			return Notice{}, syntaxErr("IUV %q: con aux digit 0 servono 15 cifre (with aux digit 0 an IUV has 15 digits)", iuvCode)
 		}
 		number = fmt.Sprintf("0%02d%s", s.ApplicationCode, iuvCode)
 	default:
