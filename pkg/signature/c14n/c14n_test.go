@@ -17,9 +17,9 @@ var documents = map[string]string{
 		"<r xmlns=\"u:d\" xmlns:b=\"u:b\" xmlns:a=\"u:a\" b:z=\"1\" a:y=\"2\" z=\"3\" >\r\n" +
 		"<x xmlns=\"\" t=\"a\tb&#9;c\"/><!--in--><a:q xmlns:a=\"u:a\" xmlns:b=\"u:b2\">&#13;&lt;t&gt; ]]&gt;<![CDATA[<cd>]]></a:q></r>\n<?post?>\n",
 	"attr-order-by-uri": `<r xmlns:z="http://a" xmlns:a="http://z"><e a:k="1" z:k="2" z:b="3" b="4" a:a="5"/></r>`,
-	"multiline-attr": "<r xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://x\r\n   x.xsd\n\tend\" v='a&#10;b&#13;c'>t\r\nu\rv</r>",
-	"escapes":        `<r a="&quot;&apos;&lt;&gt;&amp;'" b='"'>&amp;&lt;&gt;"'&#x20AC;€ è</r>`,
-	"xml-attrs":      `<r xml:lang="it" xml:space="preserve"><a xml:lang="en">  x  </a><b/></r>`,
+	"multiline-attr":    "<r xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://x\r\n   x.xsd\n\tend\" v='a&#10;b&#13;c'>t\r\nu\rv</r>",
+	"escapes":           `<r a="&quot;&apos;&lt;&gt;&amp;'" b='"'>&amp;&lt;&gt;"'&#x20AC;€ è</r>`,
+	"xml-attrs":         `<r xml:lang="it" xml:space="preserve"><a xml:lang="en">  x  </a><b/></r>`,
 	"default-ns": `<r xmlns="u:1"><a xmlns="u:2"><b xmlns="u:1"><c xmlns=""><d xmlns=""/></c></b></a>` +
 		`<e xmlns="u:1"/><p:f xmlns:p="u:p" xmlns="u:1"/></r>`,
 	"exclusive-visibility": `<n0:local xmlns:n0="foo:bar" xmlns:n3="ftp://example.org" xmlns:unused="u:u">` +
