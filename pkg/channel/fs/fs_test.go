@@ -76,7 +76,7 @@ func TestConformance(t *testing.T) {
 
 func TestReceiverSkipsFilesStillBeingWritten(t *testing.T) {
 	in := t.TempDir()
-	r, _ := fs.Kind().NewReceiver(endpoint(t, in, &fs.Settings{Poll: 10 * time.Millisecond, MinAge: 300 * time.Millisecond}), channel.Deps{})
+	r, _ := fs.Kind().NewReceiver(endpoint(t, in, &fs.Settings{Poll: 10 * time.Millisecond, MinAge: 2 * time.Second}), channel.Deps{})
 	rec := channeltest.NewRecorder()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
