@@ -355,7 +355,7 @@ func TestMarshalValidAndRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := schematest.Violations(t, "xsd/sdi/"+tc.schema, x)
+			v := schematest.Violations(t, tc.schema, x)
 			if tc.signReq && !schematest.OnlyMissingSignature(v) || !tc.signReq && len(v) != 0 {
 				t.Fatalf("schema violations %v in\n%s", v, x)
 			}
@@ -371,6 +371,11 @@ func TestMarshalValidAndRoundTrip(t *testing.T) {
 				t.Fatalf("re-marshal differs:\n%s\n%s", x, y)
 			}
 		})
+	}
+	// The check can fail: a wrong Esito is caught by the schema.
+	bad, _ := Marshal(&NotificaEsitoCommittente{EsitoCommittente: EsitoCommittente{IdentificativoSdI: "1", Esito: "EC03"}})
+	if v := schematest.Violations(t, "MessaggiTypes_v1.1.xsd", bad); len(v) == 0 || !strings.Contains(v[0], "EC03") {
+		t.Fatalf("invalid EC passed the schema: %v", v)
 	}
 	if _, err := Marshal(&NotificaEsito{Header: Header{B2B: true}}); err == nil {
 		t.Fatal("B2B NE accepted")

@@ -1,74 +1,47 @@
 // Package schematest validates documents against the official SdI schemas in tests,
-// with libxml2 (go-xsd-validate), from the schema files in the repository.
+// compiled once each with snodo/pkg/xsd from the embedded copies in snodo/xsd/sdi.
 package schematest
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
-	xsdvalidate "github.com/terminalstatic/go-xsd-validate"
+	"snodo/pkg/xsd"
+	sdixsd "snodo/xsd/sdi"
 )
 
 var (
-	once    sync.Once
 	mu      sync.Mutex
-	schemas = map[string]*xsdvalidate.XsdHandler{}
+	schemas = map[string]*xsd.Schema{}
 )
 
-// repoRoot is the repository root, found from this file's location.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
-}
-
-// Violations validates doc against the schema at rel (relative to the repository
-// root, e.g. "xsd/sdi/MessaggiTypes_v1.1.xsd") and returns the violation messages.
-func Violations(t testing.TB, rel string, doc []byte) []string {
+// Violations validates doc against the schema file name of snodo/xsd/sdi (e.g.
+// sdixsd.MessaggiTypes) and returns the violation messages (nil when valid).
+func Violations(t testing.TB, name string, doc []byte) []string {
 	t.Helper()
-	once.Do(func() {
-		// The B2B schema imports XMLDSig by its W3C URL: map it to the repository copy
-		// with an XML catalog, read lazily by libxml2, so nothing goes to the network.
-		dir, err := os.MkdirTemp("", "schematest")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cat := filepath.Join(dir, "catalog.xml")
-		dsig := filepath.Join(repoRoot(), "xsd", "sdi", "xmldsig-core-schema.xsd")
-		os.WriteFile(cat, []byte(`<?xml version="1.0"?><catalog xmlns="urn:oasis:names:tc:entity:xmlns:xml:catalog">`+
-			`<uri name="http://www.w3.org/TR/2002/REC-xmldsig-core-20020212/xmldsig-core-schema.xsd" uri="file://`+dsig+`"/>`+
-			`<system systemId="http://www.w3.org/TR/2002/REC-xmldsig-core-20020212/xmldsig-core-schema.xsd" uri="file://`+dsig+`"/>`+
-			`</catalog>`), 0o644)
-		os.Setenv("XML_CATALOG_FILES", cat)
-		if err := xsdvalidate.Init(); err != nil {
-			t.Fatalf("libxml2: %v", err)
-		}
-	})
 	mu.Lock()
-	h, ok := schemas[rel]
+	s, ok := schemas[name]
 	if !ok {
 		var err error
-		h, err = xsdvalidate.NewXsdHandlerUrl(filepath.Join(repoRoot(), rel), xsdvalidate.ParsErrVerbose)
+		s, err = xsd.Compile(sdixsd.FS, name)
 		if err != nil {
 			mu.Unlock()
-			t.Fatalf("schema %s: %v", rel, err)
+			t.Fatalf("schema %s: %v", name, err)
 		}
-		schemas[rel] = h
+		schemas[name] = s
 	}
 	mu.Unlock()
-	err := h.ValidateMem(doc, xsdvalidate.ValidErrDefault)
+	err := s.Validate("documento di test", doc, 50)
 	if err == nil {
 		return nil
 	}
-	var ve xsdvalidate.ValidationError
+	var ve *xsd.ValidationError
 	if errors.As(err, &ve) {
 		var out []string
-		for _, e := range ve.Errors {
-			out = append(out, strings.TrimSpace(e.Message))
+		for _, v := range ve.Violations {
+			out = append(out, strings.TrimSpace(v.Message))
 		}
 		return out
 	}
