@@ -10,6 +10,8 @@
 // Amounts are the schema's decimal strings ("10.00"); package amount converts them.
 package pafornode
 
+import "encoding/xml"
+
 // Namespaces.
 const (
 	NS           = "http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"
@@ -39,6 +41,9 @@ var (
 		OpSendRT: "paSendRTRes", OpSendRTV2: "paSendRTV2Response", OpDemand: "paDemandPaymentNoticeResponse",
 	}
 )
+
+// Name is the qualified name of a paForNode element, for the XMLName of a message.
+func Name(element string) xml.Name { return xml.Name{Space: NS, Local: element} }
 
 // OperationOf returns the operation whose request element is name, or "".
 func OperationOf(element string) string {
@@ -75,12 +80,14 @@ type QrCode struct {
 
 // VerifyRequest is paVerifyPaymentNoticeReq.
 type VerifyRequest struct {
+	XMLName xml.Name
 	Header
 	QrCode QrCode `xml:"qrCode"`
 }
 
 // GetPaymentRequest is paGetPaymentReq and paGetPaymentV2Request (same content).
 type GetPaymentRequest struct {
+	XMLName xml.Name
 	Header
 	QrCode       QrCode `xml:"qrCode"`
 	Amount       string `xml:"amount,omitempty"`
@@ -91,12 +98,14 @@ type GetPaymentRequest struct {
 
 // SendRTRequest is paSendRTReq and paSendRTV2Request.
 type SendRTRequest struct {
+	XMLName xml.Name
 	Header
 	Receipt Receipt `xml:"receipt"`
 }
 
 // DemandRequest is paDemandPaymentNoticeRequest: a spontaneous payment started at a PSP.
 type DemandRequest struct {
+	XMLName xml.Name
 	Header
 	IDServizio                   string `xml:"idServizio"`
 	IDSoggettoServizio           string `xml:"idSoggettoServizio"`
@@ -200,6 +209,7 @@ type FaultBean struct {
 
 // VerifyResponse is paVerifyPaymentNoticeRes.
 type VerifyResponse struct {
+	XMLName xml.Name
 	Response
 	PaymentList        []PaymentOptionDescription `xml:"paymentList>paymentOptionDescription,omitempty"`
 	PaymentDescription string                     `xml:"paymentDescription,omitempty"`
@@ -219,6 +229,7 @@ type PaymentOptionDescription struct {
 
 // GetPaymentResponse is paGetPaymentRes and paGetPaymentV2Response.
 type GetPaymentResponse struct {
+	XMLName xml.Name
 	Response
 	Data *PaymentData `xml:"data,omitempty"`
 }
@@ -261,11 +272,13 @@ type MarcaDaBollo struct {
 
 // SendRTResponse is paSendRTRes and paSendRTV2Response.
 type SendRTResponse struct {
+	XMLName xml.Name
 	Response
 }
 
 // DemandResponse is paDemandPaymentNoticeResponse.
 type DemandResponse struct {
+	XMLName xml.Name
 	Response
 	QrCode             *QrCode                    `xml:"qrCode,omitempty"`
 	PaymentList        []PaymentOptionDescription `xml:"paymentList>paymentOptionDescription,omitempty"`

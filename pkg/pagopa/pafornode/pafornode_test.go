@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"snodo/pkg/soap"
 	"snodo/pkg/xmlsafe"
 )
 
@@ -22,13 +23,22 @@ func readSample(t *testing.T, name string) []byte {
 	return b
 }
 
+func parse(t *testing.T, data []byte) *soap.Message {
+	t.Helper()
+	m, err := soap.Parse("test", "text/xml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func TestParseMockECSamples(t *testing.T) {
-	env, err := ParseEnvelope(readSample(t, "paSendRTReq_avv4.xml"))
-	if err != nil || env.Element != "paSendRTReq" || env.Namespace != NS || OperationOf(env.Element) != OpSendRT {
-		t.Fatalf("envelope %+v, %v", env, err)
+	m := parse(t, readSample(t, "paSendRTReq_avv4.xml"))
+	if m.Body != Name("paSendRTReq") || OperationOf(m.Body.Local) != OpSendRT {
+		t.Fatalf("body %v", m.Body)
 	}
 	var rt SendRTRequest
-	if err := env.Decode(&rt); err != nil {
+	if err := m.Decode(&rt); err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Check(); err != nil {
@@ -41,18 +51,18 @@ func TestParseMockECSamples(t *testing.T) {
 		t.Fatalf("receipt %+v", r)
 	}
 
-	env, err = ParseEnvelope(readSample(t, "paVerifyPaymentNoticeReq_avv1.xml"))
-	if err != nil || env.Element != "paVerifyPaymentNoticeReq" || env.Namespace != NSNodeForPsp {
-		t.Fatalf("verify envelope %+v, %v", env, err)
+	m = parse(t, readSample(t, "paVerifyPaymentNoticeReq_avv1.xml"))
+	if m.Body.Local != "paVerifyPaymentNoticeReq" || m.Body.Space != NSNodeForPsp {
+		t.Fatalf("verify body %v", m.Body)
 	}
 	var v VerifyRequest
-	if err := env.Decode(&v); err != nil || v.Check() != nil || v.QrCode.NoticeNumber != "302009921337126000" {
+	if err := m.Decode(&v); err != nil || v.Check() != nil || v.QrCode.NoticeNumber != "302009921337126000" {
 		t.Fatalf("verify %+v, %v", v, err)
 	}
 
-	env, err = ParseEnvelope(readSample(t, "paGetPaymentReq_avv1.xml"))
+	m = parse(t, readSample(t, "paGetPaymentReq_avv1.xml"))
 	var g GetPaymentRequest
-	if err != nil || env.Decode(&g) != nil || g.Check() != nil || g.Amount != "120.00" {
+	if err := m.Decode(&g); err != nil || g.Check() != nil || g.Amount != "120.00" {
 		t.Fatalf("getPayment %+v, %v", g, err)
 	}
 }
@@ -75,71 +85,32 @@ func TestCheckFindsMissing(t *testing.T) {
 	}
 }
 
-func TestEnvelopeErrors(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{`<a/>`, "Envelope"},
-		{`<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><x/></s:Body></s:Envelope>`, "SOAP 1.2"},
-		{`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body></s:Body></s:Envelope>`, "vuoto"},
-		{`<s:Envelope xmlns:s="urn:x"/>`, "namespace"},
-	}
-	for _, tc := range tests {
-		if _, err := ParseEnvelope([]byte(tc.in)); err == nil || !errors.Is(err, ErrEnvelope) || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ParseEnvelope(%q) = %v, want %q", tc.in, err, tc.want)
-		}
-	}
-	// Errors inside the body element surface when it is decoded.
-	for _, in := range []string{
-		`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><x>`,
-		`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><x></y></s:Body></s:Envelope>`,
-	} {
-		env, err := ParseEnvelope([]byte(in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v VerifyRequest
-		if err := env.Decode(&v); err == nil || !strings.Contains(err.Error(), "non conforme") {
-			t.Errorf("Decode(%q) = %v", in, err)
-		}
-	}
-	// A header is skipped.
-	env, err := ParseEnvelope([]byte(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><h><i/></h></s:Header><s:Body><p:paSendRTRes xmlns:p="` + NS + `"><outcome>OK</outcome></p:paSendRTRes></s:Body></s:Envelope>`))
-	if err != nil || env.Element != "paSendRTRes" {
-		t.Fatal(env, err)
-	}
-}
-
-func TestEncodeRoundTrip(t *testing.T) {
+func TestMarshalRoundTrip(t *testing.T) {
 	yes := true
-	in := &GetPaymentResponse{Response: Response{Outcome: "OK"}, Data: &PaymentData{
+	in := &GetPaymentResponse{XMLName: Name(ResponseElement[OpGetPaymentV2]), Response: Response{Outcome: "OK"}, Data: &PaymentData{
 		CreditorReferenceID: "01000000000012373", PaymentAmount: "10.00", DueDate: "2026-12-31", LastPayment: &yes,
 		Description: "TARI <2026> & co", CompanyName: "Comune",
 		Debtor:    Subject{UniqueIdentifier: UniqueIdentifier{"F", "RSSMRA30A01H501I"}, FullName: "Mario Rossi"},
 		Transfers: []Transfer{{IDTransfer: 1, TransferAmount: "10.00", FiscalCodePA: "01234567897", RichiestaMarcaDaBollo: &MarcaDaBollo{"aGFzaA==", "01", "AN"}, RemittanceInformation: "x", TransferCategory: "9/X"}},
 	}}
-	var b bytes.Buffer
-	if err := Encode(&b, ResponseElement[OpGetPaymentV2], in); err != nil {
+	_, body, err := soap.Marshal(soap.V11, in, false)
+	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := ParseEnvelope(b.Bytes())
-	if err != nil || env.Element != "paGetPaymentV2Response" || env.Namespace != NS {
-		t.Fatalf("%v %v\n%s", env, err, b.String())
+	m := parse(t, body)
+	if m.Body != Name("paGetPaymentV2Response") || OperationOfResponse(m.Body.Local) != OpGetPaymentV2 {
+		t.Fatalf("%v\n%s", m.Body, body)
 	}
 	var out GetPaymentResponse
-	if err := env.Decode(&out); err != nil {
+	if err := m.Decode(&out); err != nil {
 		t.Fatal(err)
 	}
 	if out.Data.Description != in.Data.Description || out.Data.Transfers[0].RichiestaMarcaDaBollo.ProvinciaResidenza != "AN" || !*out.Data.LastPayment {
 		t.Fatalf("round trip: %+v", out.Data)
 	}
-
-	b.Reset()
-	if err := EncodeFault(&b, "Client", "richiesta <non> valida"); err != nil {
-		t.Fatal(err)
-	}
-	env, err = ParseEnvelope(b.Bytes())
-	var f SOAPFault
-	if err != nil || !env.IsFault() || env.Decode(&f) != nil || f.String != "richiesta <non> valida" || f.Code != "soapenv:Client" {
-		t.Fatalf("fault %+v %v", f, err)
+	// Children are unqualified, the root element is in the paForNode namespace.
+	if !bytes.Contains(body, []byte(`<outcome>OK</outcome>`)) {
+		t.Fatalf("children qualified:\n%s", body)
 	}
 }
 
@@ -158,12 +129,12 @@ func FuzzParseRequest(f *testing.F) {
 		if xmlsafe.Check("fuzz", data, 1<<20) != nil {
 			return
 		}
-		env, err := ParseEnvelope(data)
+		env, err := soap.Parse("fuzz", "text/xml", data)
 		if err != nil {
 			return
 		}
 		var checker interface{ Check() error }
-		switch OperationOf(env.Element) {
+		switch OperationOf(env.Body.Local) {
 		case OpVerify:
 			checker = &VerifyRequest{}
 		case OpGetPayment, OpGetPaymentV2:
