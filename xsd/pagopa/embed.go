@@ -6,8 +6,10 @@ package pagopaxsd
 import (
 	"embed"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"testing/fstest"
 )
 
 // FS holds the schemas at its root, under the names below.
@@ -28,6 +30,23 @@ const (
 var upstream = map[string]string{
 	PaForNode:   "wsdl/xsd/paForNode.xsd",
 	CommonTypes: "xsd-common/sac-common-types-1.0.xsd",
+}
+
+// TreePaForNode is the path of paForNode.xsd in Tree.
+const TreePaForNode = "wsdl/xsd/paForNode.xsd"
+
+// Tree returns the schemas in the upstream layout, for snodo/pkg/xsd:
+// xsd.Compile(pagopaxsd.Tree(), pagopaxsd.TreePaForNode).
+func Tree() fs.FS {
+	m := fstest.MapFS{}
+	for name, rel := range upstream {
+		data, err := FS.ReadFile(name)
+		if err != nil {
+			panic("pagopaxsd: embedded file missing: " + name)
+		}
+		m[rel] = &fstest.MapFile{Data: data, Mode: 0o444}
+	}
+	return m
 }
 
 // WriteTree writes the schemas under dir in the upstream layout and returns the path of

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	xsdvalidate "github.com/terminalstatic/go-xsd-validate"
+
+	"snodo/pkg/xsd"
 )
 
 // TestCopiesMatchREADME proves every embedded file is the byte-for-byte copy the README
@@ -38,6 +40,21 @@ func TestCopiesMatchREADME(t *testing.T) {
 		if got := hex.EncodeToString(sum[:]); got != want[name] {
 			t.Errorf("%s: sha256 %s, README says %q", name, got, want[name])
 		}
+	}
+}
+
+// TestTreeWithPkgXSD compiles the in-memory tree with snodo/pkg/xsd.
+func TestTreeWithPkgXSD(t *testing.T) {
+	s, err := xsd.Compile(Tree(), TreePaForNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Validate("ok", []byte(`<p:paSendRTRes xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><outcome>OK</outcome></p:paSendRTRes>`), 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate("bad", []byte(`<p:paSendRTRes xmlns:p="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><outcome>NO</outcome></p:paSendRTRes>`), 10); err == nil {
+		t.Fatal("invalid outcome accepted")
 	}
 }
 
