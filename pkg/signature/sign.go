@@ -246,6 +246,7 @@ func (s *Signer) SignCAdES(content []byte) ([]byte, error) {
 	for _, c := range s.Chain {
 		certs = append(certs, c.Raw)
 	}
+	slices.SortFunc(certs, bytes.Compare) // a SET OF, ordered as DER requires
 	signedData := der(tagSequence,
 		mustMarshal(1),
 		der(tagSet, sha256Alg),
