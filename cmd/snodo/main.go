@@ -73,6 +73,6 @@ func printUsage(w io.Writer) {
 	sort.Strings(names)
 	for _, n := range names {
 		c := commands[n]
-		fmt.Fprintf(w, "  %-28s %s\n", strings.TrimSpace(n+" "+c.usage), c.summary)
+		fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace(n+" "+c.usage), c.summary)
 	}
 }

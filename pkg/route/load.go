@@ -60,6 +60,9 @@ type Loader struct {
 	Channels *channel.Registry
 	// Getenv resolves ${VAR}; os.Getenv when nil.
 	Getenv func(string) string
+	// DataDir is where relative file: URLs of route files point (file:comune-a/inbox
+	// is <DataDir>/comune-a/inbox).
+	DataDir string
 	// CheckRules validates an ente's pre-validation rules; the returned problems carry
 	// lines. Nil skips the check.
 	CheckRules func(rules *yaml.Node) []Problem
@@ -525,6 +528,22 @@ func (l *Loader) resolveEndpoint(d *decoder, ente, phase string, s *EndpointSpec
 	if err != nil || s.URL == "" || u.Scheme == "" {
 		d.addf(s.line, "%s.url %q non valido: atteso uno schema tra %s, es. %s://... (bad URL)", where, s.URL, strings.Join(kind.Schemes, ", "), kind.Schemes[0])
 		return nil
+	}
+	if u.Scheme == "file" && (u.Opaque != "" || !filepath.IsAbs(u.Path)) && u.Host == "" {
+		rel := u.Opaque
+		if rel == "" {
+			rel = u.Path
+		}
+		base := l.DataDir
+		if base == "" {
+			base = "."
+		}
+		abs, err := filepath.Abs(filepath.Join(base, rel))
+		if err != nil {
+			d.addf(s.line, "%s.url: percorso %q non risolvibile: %v", where, rel, err)
+			return nil
+		}
+		u = &url.URL{Scheme: "file", Path: abs}
 	}
 	schemeOK := false
 	for _, sc := range kind.Schemes {

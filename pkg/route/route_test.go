@@ -185,3 +185,18 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRelativeFileURLsLiveUnderDataDir(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.yaml", "ente:\n  name: A\n  codice_fiscale: \"00000000000\"\npassive:\n  protocol: {channel: fs, url: \"file:a/protocollo\"}\n")
+	l := loader(nil)
+	l.DataDir = "/srv/snodo"
+	r, err := l.LoadRoutes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _ := r.Endpoint("a", PassiveProtocol)
+	if ep.URL.Path != "/srv/snodo/a/protocollo" {
+		t.Fatalf("path %s", ep.URL.Path)
+	}
+}

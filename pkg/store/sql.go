@@ -923,3 +923,20 @@ func (s *sqlStore) Ingest(ctx context.Context, nm NewMessage) (message.ID, bool,
 	})
 	return id, created, err
 }
+
+func (s *sqlStore) Counts(ctx context.Context) ([]MessageCount, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT ente, flow, kind, state, COUNT(*) FROM messages GROUP BY ente, flow, kind, state`)
+	if err != nil {
+		return nil, fmt.Errorf("store: counts: %w", err)
+	}
+	defer rows.Close()
+	var out []MessageCount
+	for rows.Next() {
+		var c MessageCount
+		if err := rows.Scan(&c.Ente, &c.Flow, &c.Kind, &c.State, &c.N); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -112,6 +112,12 @@ type QueueStats struct {
 	OldestDue                        time.Time // of pending jobs, zero when none
 }
 
+// MessageCount is one group of Counts.
+type MessageCount struct {
+	Ente, Flow, Kind, State string
+	N                       int64
+}
+
 // Store is the hub's journal and queue.
 type Store interface {
 	// Ingest creates a message with its files, events, keys and jobs in one transaction.
@@ -155,6 +161,8 @@ type Store interface {
 	Replay(ctx context.Context, id message.ID, jobID int64) (int, error)
 	DeadLetters(ctx context.Context, limit int) ([]Job, error)
 	Stats(ctx context.Context) (QueueStats, error)
+	// Counts groups messages by ente, flow, kind and state (for metrics and dashboards).
+	Counts(ctx context.Context) ([]MessageCount, error)
 	// NextCounter atomically increments and returns the named counter (first value 1);
 	// unique across processes sharing the database.
 	NextCounter(ctx context.Context, name string) (int64, error)

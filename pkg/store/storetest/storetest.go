@@ -423,6 +423,8 @@ func Run(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("Counts", func(t *testing.T) { runCounts(t, open(t, nil)) })
+
 	t.Run("ListFilters", func(t *testing.T) {
 		s := open(t, nil)
 		for i := 0; i < 5; i++ {
@@ -497,4 +499,29 @@ func OpenPostgres(t testing.TB, opts store.Options) store.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// (Counts is exercised by RunCounts, called from Run.)
+func runCounts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		m := msg(fmt.Sprintf("c%d.xml", i))
+		if i == 2 {
+			m.State = message.StateDelivered
+		}
+		if _, _, err := s.Ingest(ctx, store.NewMessage{Message: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := s.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, c := range cs {
+		got[c.Ente+"/"+c.Flow+"/"+c.Kind+"/"+c.State] = c.N
+	}
+	if got["comune-a/forward/file/received"] != 2 || got["comune-a/forward/file/delivered"] != 1 || len(got) != 2 {
+		t.Fatalf("Counts = %v", got)
+	}
 }
