@@ -211,11 +211,16 @@ type FaultBean struct {
 type VerifyResponse struct {
 	XMLName xml.Name
 	Response
-	PaymentList        []PaymentOptionDescription `xml:"paymentList>paymentOptionDescription,omitempty"`
-	PaymentDescription string                     `xml:"paymentDescription,omitempty"`
-	FiscalCodePA       string                     `xml:"fiscalCodePA,omitempty"`
-	CompanyName        string                     `xml:"companyName,omitempty"`
-	OfficeName         string                     `xml:"officeName,omitempty"`
+	PaymentList        *PaymentList `xml:"paymentList,omitempty"`
+	PaymentDescription string       `xml:"paymentDescription,omitempty"`
+	FiscalCodePA       string       `xml:"fiscalCodePA,omitempty"`
+	CompanyName        string       `xml:"companyName,omitempty"`
+	OfficeName         string       `xml:"officeName,omitempty"`
+}
+
+// PaymentList is ctPaymentOptionsDescriptionListPA: exactly one option.
+type PaymentList struct {
+	Options []PaymentOptionDescription `xml:"paymentOptionDescription"`
 }
 
 // PaymentOptionDescription is ctPaymentOptionDescriptionPA.
@@ -280,10 +285,10 @@ type SendRTResponse struct {
 type DemandResponse struct {
 	XMLName xml.Name
 	Response
-	QrCode             *QrCode                    `xml:"qrCode,omitempty"`
-	PaymentList        []PaymentOptionDescription `xml:"paymentList>paymentOptionDescription,omitempty"`
-	PaymentDescription string                     `xml:"paymentDescription,omitempty"`
-	FiscalCodePA       string                     `xml:"fiscalCodePA,omitempty"`
-	CompanyName        string                     `xml:"companyName,omitempty"`
-	OfficeName         string                     `xml:"officeName,omitempty"`
+	QrCode             *QrCode      `xml:"qrCode,omitempty"`
+	PaymentList        *PaymentList `xml:"paymentList,omitempty"`
+	PaymentDescription string       `xml:"paymentDescription,omitempty"`
+	FiscalCodePA       string       `xml:"fiscalCodePA,omitempty"`
+	CompanyName        string       `xml:"companyName,omitempty"`
+	OfficeName         string       `xml:"officeName,omitempty"`
 }
