@@ -35,9 +35,9 @@ type Station struct {
 
 // Ente is a creditor served by the hub.
 type Ente struct {
-	FiscalCode string `yaml:"fiscalCode" json:"fiscalCode"` // idPA, 11 digits
+	FiscalCode string `yaml:"fiscalCode" json:"fiscalCode"`               // idPA, 11 digits
 	RouteID    string `yaml:"routeId,omitempty" json:"routeId,omitempty"` // the ente's id in the hub's routes (message.Message.Ente)
-	Name       string `yaml:"name" json:"name"`             // companyName shown to payers
+	Name       string `yaml:"name" json:"name"`                           // companyName shown to payers
 	Office     string `yaml:"office,omitempty" json:"office,omitempty"`
 	// Stations the Node may use for this ente; the first is the one the ente is
 	// registered on. List a previous station too while pagoPA moves the ente, so that
