@@ -13,17 +13,20 @@ import "fmt"
 // PartitaIVA checks an 11-digit partita IVA: digits only and the Luhn-style check digit
 // of the Agenzia delle Entrate. It returns nil or an error saying what is wrong, in
 // Italian first, then English.
-func PartitaIVA(s string) error {
+func PartitaIVA(s string) error { return numeric("partita IVA", s) }
+
+// numeric checks an 11-digit code (partita IVA, numeric codice fiscale) called noun.
+func numeric(noun, s string) error {
 	if len(s) != 11 {
-		return fmt.Errorf("partita IVA %q di %d caratteri: ne servono 11 cifre (a partita IVA has 11 digits)", s, len(s))
+		return fmt.Errorf("%s %q di %d caratteri: ne servono 11 cifre (11 digits are needed)", noun, s, len(s))
 	}
 	for i := 0; i < 11; i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return fmt.Errorf("partita IVA %q: solo cifre (digits only)", s)
+			return fmt.Errorf("%s %q: solo cifre (digits only)", noun, s)
 		}
 	}
 	if want := luhnDigit(s[:10]); s[10] != want {
-		return fmt.Errorf("partita IVA %q: cifra di controllo %c errata, atteso %c (wrong check digit)", s, s[10], want)
+		return fmt.Errorf("%s %q: cifra di controllo %c errata, atteso %c (wrong check digit)", noun, s, s[10], want)
 	}
 	return nil
 }
@@ -52,10 +55,7 @@ func luhnDigit(s string) byte {
 func CodiceFiscale(s string) error {
 	switch len(s) {
 	case 11:
-		if err := PartitaIVA(s); err != nil {
-			return fmt.Errorf("codice fiscale numerico: %w", err)
-		}
-		return nil
+		return numeric("codice fiscale numerico", s)
 	case 16:
 	default:
 		return fmt.Errorf("codice fiscale %q di %d caratteri: ne servono 16 (persona) o 11 cifre (ente) "+
