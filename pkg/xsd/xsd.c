@@ -73,6 +73,10 @@ void snodo_xsd_init(void) {
 	xmlSetExternalEntityLoader(snodo_loader);
 }
 
+int snodo_xsd_loader_installed(void) {
+	return xmlGetExternalEntityLoader() == snodo_loader;
+}
+
 int snodo_issues_init(snodo_issues *is, int max, int keep_warnings) {
 	memset(is, 0, sizeof *is);
 	if (max < 1)

@@ -86,6 +86,12 @@ func Compile(fsys fs.FS, main string, opts ...Option) (*Schema, error) {
 	if !fs.ValidPath(main) || main == "." {
 		return nil, fmt.Errorf("xsd: compile %q: percorso non valido nel file system degli schemi (invalid path in the schema FS)", main)
 	}
+	if C.snodo_xsd_loader_installed() == 0 {
+		// Another component replaced libxml2's process-wide loader: imports could then
+		// reach the network or the disk, so refuse rather than compile differently.
+		return nil, fmt.Errorf("xsd: compile %s: il caricatore di entità esterne di libxml2 è stato sostituito da un altro componente "+
+			"(libxml2's external entity loader was replaced by another component): schemas cannot be resolved offline", main)
+	}
 	cfg := compileConfig{locations: map[string]string{
 		XMLDSigURL: path.Join(path.Dir(main), "xmldsig-core-schema.xsd"),
 	}}

@@ -36,6 +36,7 @@ enum {
 };
 
 void snodo_xsd_init(void);
+int snodo_xsd_loader_installed(void);
 int snodo_issues_init(snodo_issues *is, int max, int keep_warnings);
 void snodo_issues_free(snodo_issues *is);
 xmlSchemaPtr snodo_xsd_compile(const char *url, uintptr_t handle, snodo_issues *issues);
