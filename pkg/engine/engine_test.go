@@ -92,7 +92,9 @@ func TestRetryThenDeadLetterThenReplay(t *testing.T) {
 	down.Store(true)
 	var attempts atomic.Int32
 	cfg := Config{Store: s, Workers: 2, Poll: 5 * time.Millisecond,
-		Policy: func(*store.Job) Policy { return Policy{MaxAttempts: 3, Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond} },
+		Policy: func(*store.Job) Policy {
+			return Policy{MaxAttempts: 3, Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond}
+		},
 		Handlers: map[string]Handler{"deliver": HandlerFunc(func(ctx context.Context, j *store.Job, m *message.Message) (store.Outcome, error) {
 			attempts.Add(1)
 			if down.Load() {

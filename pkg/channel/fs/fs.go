@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"snodo/pkg/channel"
@@ -43,6 +44,9 @@ type Settings struct {
 	Processed string        `yaml:"processed"`   // folder for processed files (default <dir>/processed)
 	Rejected  string        `yaml:"rejected"`    // folder for refused files (default <dir>/rejected)
 	MkdirAll  *bool         `yaml:"create_dirs"` // create missing folders (default true)
+	// StaleClaim is how long a file may sit in .processing before another receiver (of
+	// this or another hub process sharing the folder) takes it over (default 1m).
+	StaleClaim time.Duration `yaml:"stale_claim"`
 }
 
 func (s *Settings) fsync() bool    { return s.Fsync == nil || *s.Fsync }
@@ -185,6 +189,7 @@ func (s *sender) Send(ctx context.Context, d *channel.Delivery) (channel.Result,
 func (s *sender) writeAtomic(name string, data []byte) error {
 	final := filepath.Join(s.dir, name)
 	tmp := filepath.Join(s.dir, "."+name+"."+randHex(6)+".tmp")
+	started := time.Now().Add(-time.Second) // mtime granularity
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.mode)
 	if err != nil {
 		return fmt.Errorf("fs: crea %s: %w", tmp, err)
@@ -203,7 +208,23 @@ func (s *sender) writeAtomic(name string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("fs: scrittura di %s: %w", final, err)
 	}
+	s.removeStaleTemps(name, started)
 	return nil
+}
+
+// removeStaleTemps deletes temporary files of earlier attempts at the same name, left
+// by a process killed mid-write; a concurrent writer's newer temp file is left alone.
+func (s *sender) removeStaleTemps(name string, before time.Time) {
+	matches, _ := filepath.Glob(filepath.Join(s.dir, "."+globEscape(name)+".*.tmp"))
+	for _, m := range matches {
+		if info, err := os.Stat(m); err == nil && info.ModTime().Before(before) {
+			os.Remove(m)
+		}
+	}
+}
+
+func globEscape(s string) string {
+	return strings.NewReplacer("*", "\\*", "?", "\\?", "[", "\\[", "\\", "\\\\").Replace(s)
 }
 
 func syncDir(dir string) error {
@@ -236,6 +257,24 @@ type receiver struct {
 	// retryClaimed is set when a claimed file could not be handed over: the next cycle
 	// retries everything in .processing.
 	retryClaimed bool
+	// onlyStale limits the next drain of .processing to stale claims.
+	onlyStale bool
+}
+
+func (r *receiver) staleClaim() time.Duration {
+	if r.set.StaleClaim > 0 {
+		return r.set.StaleClaim
+	}
+	return time.Minute
+}
+
+// changeTime is when a file's inode last changed: a rename into .processing sets it,
+// so it dates the claim (the modification time does not change on rename).
+func changeTime(info iofs.FileInfo) time.Time {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+	}
+	return info.ModTime()
 }
 
 type seenFile struct {
@@ -294,9 +333,13 @@ func (r *receiver) Run(ctx context.Context, sink channel.Sink) error {
 	}
 	t := time.NewTicker(r.poll())
 	defer t.Stop()
+	lastStaleCheck := time.Now()
 	for {
 		// Files whose hand-over failed stay claimed in .processing: retry them first.
-		if r.retryClaimed {
+		// Claims older than stale_claim were left by a dead process sharing the folder.
+		if r.retryClaimed || time.Since(lastStaleCheck) > r.staleClaim()/2 {
+			lastStaleCheck = time.Now()
+			r.onlyStale = !r.retryClaimed
 			r.retryClaimed = false
 			if err := r.drainProcessing(ctx, sink, log); err != nil && ctx.Err() == nil {
 				log.Warn("ripresa dei file in lavorazione non riuscita", "err", err)
@@ -334,12 +377,20 @@ func (r *receiver) drainProcessing(ctx context.Context, sink channel.Sink, log i
 	if err != nil {
 		return err
 	}
+	onlyStale := r.onlyStale
+	r.onlyStale = false
 	for _, e := range entries {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if !e.Type().IsRegular() {
 			continue
+		}
+		if onlyStale {
+			info, err := e.Info()
+			if err != nil || time.Since(changeTime(info)) < r.staleClaim() {
+				continue
+			}
 		}
 		log.Info("ripresa di un file rimasto in lavorazione", "file", e.Name())
 		if err := r.handle(ctx, sink, e.Name(), filepath.Join(pdir, e.Name())); err != nil {

@@ -525,3 +525,14 @@ func runCounts(t *testing.T, s store.Store) {
 		t.Fatalf("Counts = %v", got)
 	}
 }
+
+// OpenSQLiteAt opens the SQLite store in an existing data directory.
+func OpenSQLiteAt(t testing.TB, dir string) store.Store {
+	t.Helper()
+	s, err := store.OpenSQLite(context.Background(), dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
