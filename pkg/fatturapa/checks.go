@@ -104,14 +104,17 @@ func (c *checker) header() {
 			fmt.Sprintf("CodiceDestinatario %q di %d caratteri con FormatoTrasmissione %s", cd, len(cd), formato),
 			fmt.Sprintf("a %d-character CodiceDestinatario with %s", len(cd), formato))
 	}
-	// 00426 (AdE tabular representation, third-party transcriptions of the SdI lists):
-	// PECDestinatario goes with CodiceDestinatario 0000000 and only with it.
+	// 00426 (AdE tabular representation of the ordinary invoice, third-party
+	// transcriptions of the SdI lists): PECDestinatario goes with CodiceDestinatario
+	// 0000000 and only with it. The sources describe invoices to private parties; an
+	// FPA12 carrying a PECDestinatario beside its office code is left alone, not
+	// knowing that the SdI refuses it.
 	pec := dt.Child("PECDestinatario")
 	switch {
 	case cd == "0000000" && h.PECDestinatario == "":
 		c.add("00426", dt.Child("CodiceDestinatario"), "CodiceDestinatario 0000000 senza PECDestinatario",
 			"CodiceDestinatario 0000000 needs a PECDestinatario")
-	case cd != "0000000" && pec != nil:
+	case cd != "0000000" && pec != nil && formato != "FPA12":
 		c.add("00426", pec, fmt.Sprintf("PECDestinatario presente con CodiceDestinatario %q", cd),
 			"PECDestinatario is allowed only with CodiceDestinatario 0000000")
 	}

@@ -6,21 +6,15 @@ import (
 	"time"
 
 	"snodo/pkg/fatturapa/filename"
+	"snodo/pkg/fatturapa/xmltree"
 	"snodo/pkg/signature"
+	"snodo/pkg/xmlsafe"
 )
 
 // SignatureVerifier verifies a signed file and returns its content;
 // *signature.Verifier satisfies it.
 type SignatureVerifier interface {
 	Verify(name string, data []byte) (*signature.Result, error)
-}
-
-// integrityOnly is the default verifier: digests and signature values, no chains.
-type integrityOnly struct{}
-
-func (integrityOnly) Verify(name string, data []byte) (*signature.Result, error) {
-	v := signature.Verifier{IntegrityOnly: true, MaxSize: MaxFileSize}
-	return v.Verify(name, data)
 }
 
 // verifierAt returns the verifier checking times against the reception time (00105:
@@ -52,7 +46,17 @@ func (v *Validator) open(r *Report, name string, data []byte, opts Options) ([]b
 		r.fail(CodeFileCorrotto, "il file non è né XML né una busta CAdES .p7m (the file is neither XML nor a CAdES envelope)")
 		return nil, false
 	}
+	if format == signature.FormatPlain {
+		r.Envelope = "xml"
+		return data, true // nothing to verify: the XSD reads it
+	}
 	res, err := v.verifierAt(opts.ReceivedAt).Verify(name, data)
+	if err != nil && format == signature.FormatXAdES && errors.Is(err, signature.ErrMalformed) && !wellFormed(name, data) {
+		// Not well-formed XML is a format fault (00200), which the XSD step reports
+		// with its line, not a signature one.
+		r.Envelope = "xml"
+		return data, true
+	}
 	if err != nil {
 		var se *signature.Error
 		reason := err.Error()
@@ -77,14 +81,19 @@ func (v *Validator) open(r *Report, name string, data []byte, opts Options) ([]b
 				return content, true
 			}
 		}
-		r.fail(CodeFileCorrotto, reason)
+		if format == signature.FormatXAdES {
+			// well-formed XML whose signature cannot be read: the signature is not valid
+			r.fail(CodeFirmaNonValida, reason)
+		} else {
+			r.fail(CodeFileCorrotto, reason)
+		}
 		return nil, false
 	}
 	r.Envelope = envelopeName(res.Format)
 	if res.Signer != nil {
 		r.Signer = res.Signer.Subject.String()
 		r.SigningTime = res.SigningTime
-		if _, ok := v.sigs.(integrityOnly); ok {
+		if sv, ok := v.sigs.(*signature.Verifier); ok && sv.IntegrityOnly {
 			r.Notes = append(r.Notes, "firma integra; certificato e catena non verificati: nessuna CA affidabile configurata "+
 				"(signature intact; certificate chain not checked: no trust anchors configured)")
 		}
@@ -100,4 +109,13 @@ func envelopeName(f signature.Format) string {
 		return "xades"
 	}
 	return "xml"
+}
+
+// wellFormed reports whether data passes the XML gate and parses.
+func wellFormed(name string, data []byte) bool {
+	if xmlsafe.Check(name, data, 0) != nil {
+		return false
+	}
+	_, err := xmltree.Parse(name, data)
+	return err == nil
 }

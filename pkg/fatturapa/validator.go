@@ -30,6 +30,7 @@ import (
 	"snodo/pkg/fatturapa/invoice"
 	"snodo/pkg/fatturapa/rules"
 	"snodo/pkg/fatturapa/xmltree"
+	"snodo/pkg/signature"
 	"snodo/pkg/xmlsafe"
 	"snodo/pkg/xsd"
 	sdixsd "snodo/xsd/sdi"
@@ -111,7 +112,7 @@ func New(cfg Config) (*Validator, error) {
 		v.schema = s
 	}
 	if v.sigs == nil {
-		v.sigs = integrityOnly{}
+		v.sigs = &signature.Verifier{IntegrityOnly: true}
 	}
 	if v.maxSize <= 0 {
 		v.maxSize = MaxFileSize
