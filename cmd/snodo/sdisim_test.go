@@ -21,8 +21,12 @@ type sdiSimOutput struct {
 	b  bytes.Buffer
 }
 
-func (s *sdiSimOutput) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *sdiSimOutput) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *sdiSimOutput) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *sdiSimOutput) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestSdISimCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
