@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -110,6 +111,9 @@ type sender struct {
 	dir  string
 	set  *Settings
 	mode os.FileMode
+
+	sweepMu   sync.Mutex
+	lastSweep time.Time // zero: the first Send sweeps
 }
 
 func newSender(ep *channel.Endpoint, deps channel.Deps) (channel.Sender, error) {
@@ -189,7 +193,6 @@ func (s *sender) Send(ctx context.Context, d *channel.Delivery) (channel.Result,
 func (s *sender) writeAtomic(name string, data []byte) error {
 	final := filepath.Join(s.dir, name)
 	tmp := filepath.Join(s.dir, "."+name+"."+randHex(6)+".tmp")
-	started := time.Now().Add(-time.Second) // mtime granularity
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.mode)
 	if err != nil {
 		return fmt.Errorf("fs: crea %s: %w", tmp, err)
@@ -208,24 +211,39 @@ func (s *sender) writeAtomic(name string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("fs: scrittura di %s: %w", final, err)
 	}
-	s.removeStaleTemps(name, started)
+	s.sweepTemps()
 	return nil
 }
 
-// removeStaleTemps deletes temporary files of earlier attempts at the same name, left
-// by a process killed mid-write; a concurrent writer's newer temp file is left alone.
-func (s *sender) removeStaleTemps(name string, before time.Time) {
-	matches, _ := filepath.Glob(filepath.Join(s.dir, "."+globEscape(name)+".*.tmp"))
-	for _, m := range matches {
-		if info, err := os.Stat(m); err == nil && info.ModTime().Before(before) {
-			os.Remove(m)
+// sweepTemps deletes, at most once per sweep interval, temporary files older than the
+// interval: leftovers of a process killed mid-write (readers never see them: they
+// start with a dot). A live writer's temp file is younger and stays.
+func (s *sender) sweepTemps() {
+	s.sweepMu.Lock()
+	if time.Since(s.lastSweep) < tempSweepInterval {
+		s.sweepMu.Unlock()
+		return
+	}
+	s.lastSweep = time.Now()
+	s.sweepMu.Unlock()
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if !strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".tmp") || !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > tempSweepInterval {
+			os.Remove(filepath.Join(s.dir, n))
 		}
 	}
 }
 
-func globEscape(s string) string {
-	return strings.NewReplacer("*", "\\*", "?", "\\?", "[", "\\[", "\\", "\\\\").Replace(s)
-}
+// tempSweepInterval is both how often a sender sweeps its folder and how old a
+// temporary file must be to be swept.
+var tempSweepInterval = 10 * time.Minute
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
