@@ -24,9 +24,7 @@ func dropFiles(b testing.TB, dir string, n, size int) {
 	os.MkdirAll(dir, 0o755)
 	pad := bytes.Repeat([]byte("x"), size)
 	for i := 0; i < n; i++ {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%07d.xml", i)), pad, 0o644); err != nil {
-			b.Fatal(err)
-		}
+		drop(b, dir, fmt.Sprintf("f%07d.xml", i), pad)
 	}
 }
 

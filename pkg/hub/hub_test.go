@@ -74,6 +74,20 @@ forward:
     to: {channel: fs, url: "file:a/outbox"}
 `
 
+// drop writes a file into a folder the way a well-behaved peer does: a dot-name, then a
+// rename (the receivers here run with the stability check off).
+func drop(t testing.TB, dir, name string, data []byte) {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	tmp := filepath.Join(dir, "."+name+".part")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func waitFile(t *testing.T, path string) []byte {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -124,7 +138,7 @@ func TestFailingDestinationRetriedThenDeadThenReplayed(t *testing.T) {
 	h, data := startHub(t, forwardRoute, nil)
 	// The outbox is a file, not a folder: every delivery fails.
 	os.MkdirAll(filepath.Join(data, "a"), 0o755)
-	os.WriteFile(filepath.Join(data, "a/outbox"), []byte("not a folder"), 0o644)
+	drop(t, data, "a/outbox", []byte("not a folder"))
 	os.MkdirAll(filepath.Join(data, "a/inbox"), 0o755)
 	os.WriteFile(filepath.Join(data, "a/inbox", "x.xml"), []byte("<x/>"), 0o644)
 	ctx := context.Background()
@@ -191,7 +205,7 @@ func TestDuplicateDropIsRecognised(t *testing.T) {
 	in := filepath.Join(data, "a/inbox")
 	os.MkdirAll(in, 0o755)
 	for i := 0; i < 2; i++ {
-		os.WriteFile(filepath.Join(in, "same.xml"), []byte("<same/>"), 0o644)
+		drop(t, in, "same.xml", []byte("<same/>"))
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
 			if _, err := os.Stat(filepath.Join(in, "same.xml")); os.IsNotExist(err) {
