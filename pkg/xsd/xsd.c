@@ -81,9 +81,13 @@ int snodo_issues_init(snodo_issues *is, int max, int keep_warnings) {
 	memset(is, 0, sizeof *is);
 	if (max < 1)
 		max = 1;
-	is->items = calloc((size_t)max, sizeof(snodo_issue));
+	// Start small and grow on demand: a caller's generous maximum costs nothing unless
+	// the document really has that many problems.
+	int cap = max < 64 ? max : 64;
+	is->items = calloc((size_t)cap, sizeof(snodo_issue));
 	if (is->items == NULL)
 		return -1;
+	is->cap = cap;
 	is->max = max;
 	is->keep_warnings = keep_warnings;
 	return 0;
@@ -188,6 +192,16 @@ static snodo_issue *next_issue(snodo_issues *is, snodo_err e) {
 	}
 	if (is->n >= is->max)
 		return NULL;
+	if (is->n >= is->cap) {
+		int cap = is->cap > is->max / 2 ? is->max : is->cap * 2;
+		snodo_issue *items = realloc(is->items, (size_t)cap * sizeof(snodo_issue));
+		if (items == NULL) {
+			is->max = is->n; // keep what we have; the rest counts as not listed
+			return NULL;
+		}
+		is->items = items;
+		is->cap = cap;
+	}
 	snodo_issue *it = &is->items[is->n++];
 	memset(it, 0, sizeof *it);
 	it->line = e->line;

@@ -21,6 +21,7 @@ typedef struct {
 typedef struct {
 	snodo_issue *items;
 	int n;
+	int cap; // allocated items
 	int max;
 	int errors;
 	int warnings; // stored problems are errors only, unless keep_warnings is set

@@ -285,6 +285,7 @@ func TestMaxErrors(t *testing.T) {
 		{max: 1, listed: 1, truncated: true},
 		{max: 60, listed: 60, truncated: false},
 		{max: 1000, listed: 60, truncated: false},
+		{max: 1 << 30, listed: 60, truncated: false},
 	}
 	for _, c := range cases {
 		t.Run(strconv.Itoa(c.max), func(t *testing.T) {
@@ -322,6 +323,7 @@ func TestMalformed(t *testing.T) {
 		{"two roots", "<a/><b/>", 1, 5, "Extra content at the end of the document"},
 		{"truncated", "<a><b>text", 1, 11, "Premature end of data"},
 		{"bad attribute", "<a x=1/>", 1, 6, "AttValue: \" or ' expected"},
+		{"too deep", strings.Repeat("<a>", 300) + strings.Repeat("</a>", 300), 1, 0, "Excessive depth"},
 		{"declared encoding unknown", `<?xml version="1.0" encoding="x-unknown"?><a/>`, 1, 0, "encoding"},
 	}
 	for _, c := range cases {
