@@ -104,7 +104,7 @@ func waitFile(t *testing.T, path string) []byte {
 func TestForwardDropToOutboxWithTimeline(t *testing.T) {
 	h, data := startHub(t, forwardRoute, nil)
 	os.MkdirAll(filepath.Join(data, "a/inbox"), 0o755)
-	os.WriteFile(filepath.Join(data, "a/inbox", "lettera.xml"), []byte("<lettera/>"), 0o644)
+	drop(t, filepath.Join(data, "a/inbox"), "lettera.xml", []byte("<lettera/>"))
 	got := waitFile(t, filepath.Join(data, "a/outbox", "lettera.xml"))
 	if string(got) != "<lettera/>" {
 		t.Fatalf("outbox content %q", got)
@@ -138,9 +138,9 @@ func TestFailingDestinationRetriedThenDeadThenReplayed(t *testing.T) {
 	h, data := startHub(t, forwardRoute, nil)
 	// The outbox is a file, not a folder: every delivery fails.
 	os.MkdirAll(filepath.Join(data, "a"), 0o755)
-	drop(t, data, "a/outbox", []byte("not a folder"))
+	os.WriteFile(filepath.Join(data, "a/outbox"), []byte("not a folder"), 0o644)
 	os.MkdirAll(filepath.Join(data, "a/inbox"), 0o755)
-	os.WriteFile(filepath.Join(data, "a/inbox", "x.xml"), []byte("<x/>"), 0o644)
+	drop(t, filepath.Join(data, "a/inbox"), "x.xml", []byte("<x/>"))
 	ctx := context.Background()
 	var dead []store.Job
 	for i := 0; i < 500 && len(dead) == 0; i++ {
@@ -163,7 +163,7 @@ func TestFailingDestinationRetriedThenDeadThenReplayed(t *testing.T) {
 func TestHealthReadyMetrics(t *testing.T) {
 	h, data := startHub(t, forwardRoute, nil)
 	os.MkdirAll(filepath.Join(data, "a/inbox"), 0o755)
-	os.WriteFile(filepath.Join(data, "a/inbox", "m.xml"), []byte("<m/>"), 0o644)
+	drop(t, filepath.Join(data, "a/inbox"), "m.xml", []byte("<m/>"))
 	waitFile(t, filepath.Join(data, "a/outbox", "m.xml"))
 	base := "http://" + h.Addr("http")
 	for _, c := range []struct{ path, want string }{
