@@ -77,6 +77,7 @@ func runSdISim(ctx context.Context, env *cliEnv, args []string) int {
 		firstID                           int64
 		trasmissione, ricezione, logLevel string
 		clientTimeout                     time.Duration
+		checkTaxIDs                       bool
 	)
 	rules := ruleFlags{}
 	fl.StringVar(&listen, "listen", "127.0.0.1:8443", "indirizzo dei servizi SdI (address of the SdI services)")
@@ -98,6 +99,7 @@ func runSdISim(ctx context.Context, env *cliEnv, args []string) int {
 	fl.StringVar(&drop, "drop", "", "cartella di deposito: le fatture copiate qui sono consegnate all'hub (drop folder)")
 	fl.Var(rules, "rule", "regola CODICE=SCENARIO, ripetibile (rule CODE=SCENARIO, repeatable)")
 	fl.StringVar(&defaultScen, "default", string(sim.ConsegnaEC01), "scenario dei codici senza regola (scenario of codes without a rule)")
+	fl.BoolVar(&checkTaxIDs, "check-taxids", false, "controlla le cifre di controllo di partite IVA e codici fiscali (00300-00306) (check tax id check digits)")
 	fl.StringVar(&allowed, "allowed-transmitters", "", "CN dei certificati client ammessi a RiceviFile, separati da virgola; altri: EI03 (allowed client CNs)")
 	fl.DurationVar(&timing.Notify, "notify", time.Second, "attesa prima di RC/NS/MC (delay before RC/NS/MC)")
 	fl.DurationVar(&timing.EC, "ec", 2*time.Second, "attesa dell'esito del committente simulato (delay of the simulated buyer's outcome)")
@@ -142,7 +144,7 @@ func runSdISim(ctx context.Context, env *cliEnv, args []string) int {
 	ccfg.InsecureSkipVerify = insecure
 	cfg := sim.Config{
 		Logger: logger, StateDir: state, FirstID: firstID, TrasmissioneURL: trasmissione, RicezioneURL: ricezione,
-		HTTP: tlsconf.HTTPClient(ccfg, clientTimeout), Inline: inline, Rules: rules, Default: sc, Timing: timing, DropDir: drop,
+		HTTP: tlsconf.HTTPClient(ccfg, clientTimeout), Inline: inline, CheckTaxIDs: checkTaxIDs, Rules: rules, Default: sc, Timing: timing, DropDir: drop,
 	}
 	if allowed != "" {
 		for _, cn := range strings.Split(allowed, ",") {

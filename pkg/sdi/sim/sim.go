@@ -65,8 +65,10 @@ type Config struct {
 	HTTP *http.Client
 	// Inline sends files as inline base64 instead of MTOM.
 	Inline bool
-	// Validator judges received files; nil uses NewBasicValidator.
+	// Validator judges received files; nil uses NewFatturaPA(CheckTaxIDs).
 	Validator Validator
+	// CheckTaxIDs makes the default validator check the tax ids' check digits.
+	CheckTaxIDs bool
 	// Rules map CodiceDestinatario to a scenario, over DefaultRules.
 	Rules map[string]Scenario
 	// Default is the scenario of codes without a rule (default ConsegnaEC01).
@@ -161,11 +163,11 @@ func New(cfg Config) (*Sim, error) {
 	}
 	val := cfg.Validator
 	if val == nil {
-		bv, err := NewBasicValidator()
+		fv, err := NewFatturaPA(cfg.CheckTaxIDs)
 		if err != nil {
 			return nil, err
 		}
-		val = bv
+		val = fv
 	}
 	st, err := openState(cfg.StateDir, cfg.FirstID)
 	if err != nil {

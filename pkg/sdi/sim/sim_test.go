@@ -502,3 +502,19 @@ func TestMTOMAndInline(t *testing.T) {
 		}
 	}
 }
+
+// The project's validator judges the files: with the tax-id checks on, the official
+// sample (made-up partita IVA) is rejected with the SdI's codes.
+func TestProjectValidator(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CheckTaxIDs = true })
+	id := e.send(t, "IT01234567890_V0001.xml", invoiceFor("AAAAAA"))
+	ns := e.recv.note(t, id, sdi.NS).Message.Body.(*sdi.NotificaScarto)
+	if ns.ListaErrori.Errore[0].Codice != "00300" || !strings.Contains(ns.Errori(), "00301") {
+		t.Fatalf("NS %s", ns.Errori())
+	}
+	for _, er := range ns.ListaErrori.Errore {
+		if len([]rune(er.Descrizione)) > 255 {
+			t.Fatalf("Descrizione over 255 characters: %q", er.Descrizione)
+		}
+	}
+}
