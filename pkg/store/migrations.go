@@ -114,7 +114,7 @@ CREATE TABLE message_files (
 	PRIMARY KEY (message_id, seq)
 );
 CREATE TABLE message_keys (
-	key TEXT NOT NULL,
+	key TEXT COLLATE "C" NOT NULL, -- byte order: FindKeys scans prefixes
 	message_id TEXT NOT NULL,
 	PRIMARY KEY (key, message_id)
 );

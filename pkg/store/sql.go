@@ -940,3 +940,27 @@ func (s *sqlStore) Counts(ctx context.Context) ([]MessageCount, error) {
 	}
 	return out, rows.Err()
 }
+
+func (s *sqlStore) FindKeys(ctx context.Context, prefix string, limit int) ([]KeyRef, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	// A range scan on the primary key: prefix <= key < prefix+U+10FFFF.
+	rows, err := s.r.QueryContext(ctx, s.Rebind(`SELECT key, message_id FROM message_keys WHERE key >= ? AND key < ?
+		ORDER BY key, message_id LIMIT `+strconv.Itoa(limit)), prefix, prefix+"\U0010FFFF")
+	if err != nil {
+		return nil, fmt.Errorf("store: find keys %s*: %w", prefix, err)
+	}
+	defer rows.Close()
+	var out []KeyRef
+	for rows.Next() {
+		var k KeyRef
+		var id string
+		if err := rows.Scan(&k.Key, &id); err != nil {
+			return nil, err
+		}
+		k.MessageID = message.ID(id)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}

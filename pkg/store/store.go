@@ -112,6 +112,12 @@ type QueueStats struct {
 	OldestDue                        time.Time // of pending jobs, zero when none
 }
 
+// KeyRef is a lookup key of a message.
+type KeyRef struct {
+	Key       string
+	MessageID message.ID
+}
+
 // MessageCount is one group of Counts.
 type MessageCount struct {
 	Ente, Flow, Kind, State string
@@ -132,6 +138,8 @@ type Store interface {
 	Events(ctx context.Context, id message.ID) ([]message.Event, error)
 	// FindByKey returns the messages holding a lookup key, oldest first.
 	FindByKey(ctx context.Context, key string) ([]message.ID, error)
+	// FindKeys returns the lookup keys starting with prefix, with their messages.
+	FindKeys(ctx context.Context, prefix string, limit int) ([]KeyRef, error)
 	Jobs(ctx context.Context, id message.ID) ([]Job, error)
 
 	// WithTx runs fn in one transaction: everything it does commits together or not at all.

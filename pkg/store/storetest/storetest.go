@@ -77,6 +77,13 @@ func Run(t *testing.T, open Opener) {
 		if _, err := s.Get(ctx, "00000000000000000000000000"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("Get of a missing message: %v", err)
 		}
+		if _, _, err := s.Ingest(ctx, store.NewMessage{Message: msg("other.xml"), Keys: []string{"sdi:1234567890", "sdj:x"}}); err != nil {
+			t.Fatal(err)
+		}
+		refs, err := s.FindKeys(ctx, "sdi:12345", 10)
+		if err != nil || len(refs) != 2 || refs[0].Key != "sdi:1234567890" || refs[1].Key != "sdi:123456789012" || refs[1].MessageID != id {
+			t.Fatalf("FindKeys = %+v, %v", refs, err)
+		}
 		ids, err := s.FindByKey(ctx, "sdi:123456789012")
 		if err != nil || len(ids) != 1 || ids[0] != id {
 			t.Fatalf("FindByKey = %v, %v", ids, err)
