@@ -487,21 +487,23 @@ func TestRefusalCapsReasons(t *testing.T) {
 }
 
 func TestPlan(t *testing.T) {
+	g := func(size int64, names ...string) Group { return Group{Size: size, Names: names} }
 	cases := []struct {
-		sizes []int64
-		max   int64
-		want  string
+		groups []Group
+		max    int64
+		want   string
 	}{
 		{nil, 10, "[]"},
-		{[]int64{3, 3, 3}, 10, "[[0 1 2]]"},
-		{[]int64{4, 4, 4}, 10, "[[0 1] [2]]"},
-		{[]int64{20, 1, 1}, 10, "[[0] [1 2]]"},
-		{[]int64{1, 20, 1}, 10, "[[0] [1] [2]]"},
-		{[]int64{5, 5, 5, 5}, 10, "[[0 1] [2 3]]"},
+		{[]Group{g(3, "a"), g(3, "b"), g(3, "c")}, 10, "[[0 1 2]]"},
+		{[]Group{g(4, "a"), g(4, "b"), g(4, "c")}, 10, "[[0 1] [2]]"},
+		{[]Group{g(20, "a"), g(1, "b"), g(1, "c")}, 10, "[[0] [1 2]]"},
+		{[]Group{g(1, "a"), g(20, "b"), g(1, "c")}, 10, "[[0] [1] [2]]"},
+		{[]Group{g(5, "a"), g(5, "b"), g(5, "c"), g(5, "d")}, 10, "[[0 1] [2 3]]"},
+		{[]Group{g(1, "a", "a_MT"), g(1, "b"), g(1, "a", "a_MT"), g(1, "c")}, 10, "[[0 1] [2 3]]"},
 	}
 	for _, c := range cases {
-		if got := fmt.Sprint(Plan(c.sizes, c.max)); got != c.want {
-			t.Errorf("Plan(%v, %d) = %s, want %s", c.sizes, c.max, got, c.want)
+		if got := fmt.Sprint(Plan(c.groups, c.max)); got != c.want {
+			t.Errorf("Plan(%v, %d) = %s, want %s", c.groups, c.max, got, c.want)
 		}
 	}
 }

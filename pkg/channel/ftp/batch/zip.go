@@ -80,21 +80,38 @@ func writeEntry(zw *zip.Writer, e Entry, modified time.Time) error {
 	return nil
 }
 
-// Plan splits groups of files that must travel together (the files of one delivery)
-// into zips: it returns, for each zip, the indexes of its groups, in order, such that
-// the summed uncompressed sizes of a zip stay within max (compressed, they are
-// smaller). A group larger than max gets a zip of its own.
-func Plan(sizes []int64, max int64) [][]int {
+// Group is a set of files that must travel in the same zip (the files of one
+// delivery).
+type Group struct {
+	Size  int64 // summed uncompressed size
+	Names []string
+}
+
+// Plan splits groups into zips: it returns, for each zip, the indexes of its groups, in
+// order. A zip is closed when the next group would take its summed uncompressed size
+// over max (compressed, it is smaller) or would repeat a file name already in it (the
+// later file then travels in the next zip, as IntermediaMarche does). A group larger
+// than max gets a zip of its own.
+func Plan(groups []Group, max int64) [][]int {
 	var out [][]int
 	var cur []int
 	var sum int64
-	for i, s := range sizes {
-		if len(cur) > 0 && sum+s > max {
+	names := map[string]bool{}
+	for i, g := range groups {
+		clash := false
+		for _, n := range g.Names {
+			clash = clash || names[n]
+		}
+		if len(cur) > 0 && (sum+g.Size > max || clash) {
 			out = append(out, cur)
 			cur, sum = nil, 0
+			clear(names)
 		}
 		cur = append(cur, i)
-		sum += s
+		sum += g.Size
+		for _, n := range g.Names {
+			names[n] = true
+		}
 	}
 	if len(cur) > 0 {
 		out = append(out, cur)
