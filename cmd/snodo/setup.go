@@ -10,6 +10,7 @@ import (
 
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/fs"
+	"snodo/pkg/flow/flowkit"
 	"snodo/pkg/hub"
 	"snodo/pkg/route"
 	"snodo/pkg/store"
@@ -27,7 +28,7 @@ func hubModules(cfg *route.Config) []hub.Module {
 
 // loader returns the route loader with every check the binary knows.
 func loader(env *cliEnv) *route.Loader {
-	return &route.Loader{Channels: channelKinds(), Getenv: env.getenv}
+	return &route.Loader{Channels: channelKinds(), Getenv: env.getenv, CheckRules: flowkit.CheckRules}
 }
 
 // setup loads the configuration and the routes it names.
