@@ -8,23 +8,12 @@ import (
 	"log/slog"
 	"strings"
 
-	"snodo/pkg/channel"
-	"snodo/pkg/channel/fs"
 	"snodo/pkg/flow/flowkit"
 	"snodo/pkg/hub"
 	"snodo/pkg/route"
 	"snodo/pkg/store"
 )
 
-// channelKinds is the registry of every channel kind this binary carries.
-func channelKinds() *channel.Registry {
-	return channel.NewRegistry(fs.Kind())
-}
-
-// hubModules are the flows and services this binary carries.
-func hubModules(cfg *route.Config) []hub.Module {
-	return nil
-}
 
 // loader returns the route loader with every check the binary knows.
 func loader(env *cliEnv) *route.Loader {

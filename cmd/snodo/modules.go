@@ -1,0 +1,22 @@
+package main
+
+import (
+	"snodo/pkg/channel"
+	"snodo/pkg/channel/fs"
+	"snodo/pkg/hub"
+	"snodo/pkg/route"
+)
+
+// channelKinds is the registry of every channel kind this binary carries.
+// Add a kind here when its package lands (one line each).
+func channelKinds() *channel.Registry {
+	return channel.NewRegistry(
+		fs.Kind(),
+	)
+}
+
+// hubModules are the flows and services this binary carries, in start order.
+// Add a module here when its package lands (one line each).
+func hubModules(cfg *route.Config) []hub.Module {
+	return []hub.Module{}
+}
