@@ -145,20 +145,20 @@ func (c *checker) taxIDs() {
 	h := c.inv.Header
 	if id := h.IdTrasmittente; id.Present() && id.IdPaese == "IT" {
 		if err := taxid.CodiceFiscale(id.IdCodice); err != nil {
-			c.add("00300", id.Node.Child("IdCodice"), err.Error(), "not a valid Italian codice fiscale or partita IVA")
+			c.add("00300", id.Node.Child("IdCodice"), err.Error(), "")
 		}
 	}
 	piva := func(code string, id invoice.IdFiscale) {
 		if id.Present() && id.IdPaese == "IT" {
 			if err := taxid.PartitaIVA(id.IdCodice); err != nil {
-				c.add(code, id.Node.Child("IdCodice"), err.Error(), "not a valid partita IVA")
+				c.add(code, id.Node.Child("IdCodice"), err.Error(), "")
 			}
 		}
 	}
 	cf := func(code string, p invoice.Party) {
 		if p.CodiceFiscaleNode != nil {
 			if err := taxid.CodiceFiscale(p.CodiceFiscale); err != nil {
-				c.add(code, p.CodiceFiscaleNode, err.Error(), "not a valid codice fiscale")
+				c.add(code, p.CodiceFiscaleNode, err.Error(), "")
 			}
 		}
 	}

@@ -46,6 +46,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"go.yaml.in/yaml/v3"
+
 	"snodo/pkg/fatturapa/invoice"
 	"snodo/pkg/fatturapa/xmltree"
 )
@@ -382,6 +384,93 @@ func (r *rule) check(root *xmltree.Node, b invoice.Body) []Violation {
 			if !r.value.ok(n.Text()) {
 				out = append(out, fail(n))
 			}
+		}
+	}
+	return out
+}
+
+// SpecError is a problem in rules declared in a route file, with its line.
+type SpecError struct {
+	Line int
+	Msg  string
+}
+
+func (e SpecError) Error() string { return fmt.Sprintf("riga %d: %s", e.Line, e.Msg) }
+
+// ruleKeys and whenKeys are the keys a rule and its when may have.
+var (
+	ruleKeys = map[string]bool{"id": true, "description": true, "path": true, "required": true, "forbidden": true, "equals": true,
+		"matches": true, "one_of": true, "when": true, "offices": true, "exempt_suppliers": true, "message": true}
+	whenKeys = map[string]bool{"path": true, "equals": true, "matches": true, "one_of": true}
+)
+
+// FromYAML decodes and compiles the rules of a route file: node is the YAML sequence
+// of rules (passive.prevalidation.rules). Unknown keys are refused, so a misspelt key
+// is not silently ignored. Every problem is returned with the line it is on; the
+// RuleSet is nil when there is any. A null or absent node gives an empty RuleSet.
+func FromYAML(node *yaml.Node) (*RuleSet, []SpecError) {
+	if node == nil || node.Kind == 0 || node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
+		return &RuleSet{}, nil
+	}
+	if node.Kind != yaml.SequenceNode {
+		return nil, []SpecError{{node.Line, "le regole sono una lista (- id: ...) (rules are a YAML list)"}}
+	}
+	var problems []SpecError
+	var specs []RuleSpec
+	var lines []int
+	for i, item := range node.Content {
+		if item.Kind != yaml.MappingNode {
+			problems = append(problems, SpecError{item.Line, fmt.Sprintf("regola %d: attesa una mappa di chiavi (a rule is a mapping)", i+1)})
+			continue
+		}
+		bad := unknownKeys(item, ruleKeys, fmt.Sprintf("regola %d", i+1))
+		for j := 0; j+1 < len(item.Content); j += 2 {
+			if item.Content[j].Value == "when" && item.Content[j+1].Kind == yaml.MappingNode {
+				bad = append(bad, unknownKeys(item.Content[j+1], whenKeys, fmt.Sprintf("regola %d: when", i+1))...)
+			}
+		}
+		if len(bad) > 0 {
+			problems = append(problems, bad...)
+			continue
+		}
+		var s RuleSpec
+		if err := item.Decode(&s); err != nil {
+			problems = append(problems, SpecError{item.Line, fmt.Sprintf("regola %d: %v", i+1, err)})
+			continue
+		}
+		specs = append(specs, s)
+		lines = append(lines, item.Line)
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	// compile one by one to keep each problem on its line, then as a whole for ids
+	for i, s := range specs {
+		if _, err := compileRule(i, s); err != nil {
+			problems = append(problems, SpecError{lines[i], strings.TrimPrefix(err.Error(), "rules: ")})
+		}
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	rs, err := Compile(specs)
+	if err != nil {
+		return nil, []SpecError{{node.Line, strings.TrimPrefix(err.Error(), "rules: ")}}
+	}
+	return rs, nil
+}
+
+func unknownKeys(m *yaml.Node, allowed map[string]bool, where string) []SpecError {
+	var out []SpecError
+	for j := 0; j+1 < len(m.Content); j += 2 {
+		k := m.Content[j]
+		if !allowed[k.Value] {
+			keys := make([]string, 0, len(allowed))
+			for a := range allowed {
+				keys = append(keys, a)
+			}
+			sort.Strings(keys)
+			out = append(out, SpecError{k.Line, fmt.Sprintf("%s: chiave %q sconosciuta; ammesse: %s (unknown key)", where, k.Value, strings.Join(keys, ", "))})
 		}
 	}
 	return out

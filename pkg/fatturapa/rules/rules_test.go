@@ -261,3 +261,63 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+func TestFromYAML(t *testing.T) {
+	src := `passive:
+  prevalidation:
+    rules:
+      - id: ok
+        path: //CodiceCIG
+        required: true
+        message: Manca il CIG
+      - id: typo
+        pth: //CodiceCUP
+        message: x
+      - id: bad-when
+        path: //CodiceCUP
+        required: true
+        when: {path: //TipoDocumento, eqals: TD01}
+        message: x
+      - id: bad-path
+        path: //CodiceCug
+        required: true
+        message: x
+`
+	var doc struct {
+		Passive struct {
+			Prevalidation struct {
+				Rules yaml.Node `yaml:"rules"`
+			} `yaml:"prevalidation"`
+		} `yaml:"passive"`
+	}
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	rs, problems := FromYAML(&doc.Passive.Prevalidation.Rules)
+	if rs != nil || len(problems) != 2 {
+		t.Fatalf("problems %v", problems)
+	}
+	if problems[0].Line != 9 || !strings.Contains(problems[0].Msg, `"pth" sconosciuta`) {
+		t.Errorf("first problem %+v", problems[0])
+	}
+	if problems[1].Line != 14 || !strings.Contains(problems[1].Msg, `"eqals"`) {
+		t.Errorf("second problem %+v", problems[1])
+	}
+	// once the keys are right, the path is checked, on its rule's line
+	fixed := strings.Replace(strings.Replace(src, "pth:", "path:", 1), "eqals", "equals", 1)
+	fixed = strings.Replace(fixed, "path: //CodiceCUP\n        message: x", "path: //CodiceCUP\n        forbidden: true\n        message: x", 1)
+	if err := yaml.Unmarshal([]byte(fixed), &doc); err != nil {
+		t.Fatal(err)
+	}
+	rs, problems = FromYAML(&doc.Passive.Prevalidation.Rules)
+	if rs != nil || len(problems) != 1 || problems[0].Line != 17 || !strings.Contains(problems[0].Msg, "regola 4 (bad-path)") {
+		t.Fatalf("problems %v", problems)
+	}
+	empty, problems := FromYAML(&yaml.Node{})
+	if empty == nil || empty.Len() != 0 || problems != nil {
+		t.Fatal("empty node")
+	}
+	if _, problems := FromYAML(&yaml.Node{Kind: yaml.MappingNode, Line: 3}); len(problems) != 1 || problems[0].Line != 3 {
+		t.Fatal("mapping instead of list")
+	}
+}
