@@ -14,7 +14,6 @@ import (
 	"snodo/pkg/store"
 )
 
-
 // loader returns the route loader with every check the binary knows.
 func loader(env *cliEnv) *route.Loader {
 	return &route.Loader{Channels: channelKinds(), Getenv: env.getenv, CheckRules: flowkit.CheckRules}
