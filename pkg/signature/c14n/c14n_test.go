@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/beevik/etree"
+	dsig "github.com/russellhaering/goxmldsig"
 )
 
 // documents exercise what canonicalization gets wrong most often.
@@ -219,4 +220,38 @@ func FuzzCanonical(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMatchesGoxmldsig compares the canonical form of each sample's root element with
+// goxmldsig's canonicalizers (which this package replaces), where theirs is right: no
+// ancestors, no element with two prefixed attributes.
+func TestMatchesGoxmldsig(t *testing.T) {
+	samples, _ := filepath.Glob("../../../testdata/signature/samples/*.xml")
+	for _, s := range samples {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := parse(t, string(data))
+		for _, c := range []struct {
+			o      Options
+			theirs dsig.Canonicalizer
+		}{
+			{Options{Method: Exclusive}, dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")},
+			{Options{Method: C14N10}, dsig.MakeC14N10RecCanonicalizer()},
+			{Options{Method: C14N11, Comments: true}, dsig.MakeC14N11WithCommentsCanonicalizer()},
+		} {
+			var b bytes.Buffer
+			if err := WriteElement(&b, doc.Root(), c.o); err != nil {
+				t.Fatal(err)
+			}
+			want, err := c.theirs.Canonicalize(doc.Root().Copy())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b.Bytes(), want) {
+				t.Errorf("%s, %s: differs from goxmldsig", filepath.Base(s), c.theirs.Algorithm())
+			}
+		}
+	}
 }
