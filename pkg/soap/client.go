@@ -106,7 +106,7 @@ func (c *Client) Call(ctx context.Context, url, action string, req, resp any) er
 		return &TransportError{Sent: sent.Load(), Err: err}
 	}
 	defer hresp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(hresp.Body, max+1))
+	data, err := readBody(io.LimitReader(hresp.Body, max+1), hresp.ContentLength, max)
 	if err != nil {
 		return &TransportError{Sent: true, Err: fmt.Errorf("lettura risposta (reading the response): %w", err)}
 	}
