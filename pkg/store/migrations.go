@@ -41,6 +41,13 @@ CREATE TABLE message_files (
 	data BLOB NOT NULL,
 	PRIMARY KEY (message_id, seq)
 );
+CREATE TABLE message_file_chunks (
+	message_id TEXT NOT NULL,
+	seq INTEGER NOT NULL,
+	n INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (message_id, seq, n)
+);
 CREATE TABLE message_keys (
 	key TEXT NOT NULL,
 	message_id TEXT NOT NULL,
@@ -112,6 +119,13 @@ CREATE TABLE message_files (
 	size BIGINT NOT NULL,
 	data BYTEA NOT NULL,
 	PRIMARY KEY (message_id, seq)
+);
+CREATE TABLE message_file_chunks (
+	message_id TEXT NOT NULL,
+	seq INTEGER NOT NULL,
+	n INTEGER NOT NULL,
+	data BYTEA NOT NULL,
+	PRIMARY KEY (message_id, seq, n)
 );
 CREATE TABLE message_keys (
 	key TEXT COLLATE "C" NOT NULL, -- byte order: FindKeys scans prefixes

@@ -203,15 +203,32 @@ func (t *sqlTx) Ingest(nm NewMessage) (message.ID, bool, error) {
 	return m.ID, true, nil
 }
 
+// chunkSize splits large files into rows: a 30 MB payload is then never copied whole
+// by the driver, and reading it back fills one buffer chunk by chunk.
+const chunkSize = 1 << 20
+
 func (t *sqlTx) insertFile(id message.ID, seq int, f message.File) error {
 	data := f.Data
 	if data == nil {
 		data = []byte{}
 	}
+	inline := data
+	if len(data) > chunkSize {
+		inline = []byte{}
+	}
 	_, err := t.exec(`INSERT INTO message_files (message_id, seq, name, role, content_type, size, data) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		string(id), seq, f.Name, f.Role, f.ContentType, len(data), data)
+		string(id), seq, f.Name, f.Role, f.ContentType, len(data), inline)
 	if err != nil {
 		return fmt.Errorf("store: insert file %s of %s: %w", f.Name, id, err)
+	}
+	if len(data) > chunkSize {
+		for n, off := 0, 0; off < len(data); n, off = n+1, off+chunkSize {
+			end := min(off+chunkSize, len(data))
+			if _, err := t.exec(`INSERT INTO message_file_chunks (message_id, seq, n, data) VALUES (?, ?, ?, ?)`,
+				string(id), seq, n, data[off:end]); err != nil {
+				return fmt.Errorf("store: insert chunk %d of %s of %s: %w", n, f.Name, id, err)
+			}
+		}
 	}
 	return nil
 }
@@ -419,16 +436,47 @@ func (s *sqlStore) Files(ctx context.Context, id message.ID) ([]message.File, er
 }
 
 func (s *sqlStore) ReadFile(ctx context.Context, id message.ID, name string) ([]byte, error) {
-	var data []byte
-	err := s.r.QueryRowContext(ctx, s.Rebind(`SELECT data FROM message_files WHERE message_id = ? AND name = ? ORDER BY seq LIMIT 1`),
-		string(id), name).Scan(&data)
+	var seq int
+	var size int64
+	err := s.r.QueryRowContext(ctx, s.Rebind(`SELECT seq, size FROM message_files WHERE message_id = ? AND name = ? ORDER BY seq LIMIT 1`),
+		string(id), name).Scan(&seq, &size)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: file %s of %s: %w", name, id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read file %s of %s: %w", name, id, err)
 	}
-	return data, nil
+	if size <= chunkSize {
+		var data []byte
+		if err := s.r.QueryRowContext(ctx, s.Rebind(`SELECT data FROM message_files WHERE message_id = ? AND seq = ?`),
+			string(id), seq).Scan(&data); err != nil {
+			return nil, fmt.Errorf("store: read file %s of %s: %w", name, id, err)
+		}
+		if data == nil {
+			data = []byte{}
+		}
+		return data, nil
+	}
+	buf := make([]byte, 0, size)
+	for n := 0; int64(len(buf)) < size; n++ {
+		var chunk sql.RawBytes
+		rows, err := s.r.QueryContext(ctx, s.Rebind(`SELECT data FROM message_file_chunks WHERE message_id = ? AND seq = ? AND n = ?`),
+			string(id), seq, n)
+		if err != nil {
+			return nil, fmt.Errorf("store: read chunk %d of %s of %s: %w", n, name, id, err)
+		}
+		if !rows.Next() {
+			rows.Close()
+			return nil, fmt.Errorf("store: file %s of %s: chunk %d missing (%d of %d bytes read)", name, id, n, len(buf), size)
+		}
+		if err := rows.Scan(&chunk); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		buf = append(buf, chunk...) // RawBytes: copied once, here, while the row is open
+		rows.Close()
+	}
+	return buf, nil
 }
 
 func (s *sqlStore) List(ctx context.Context, f Filter) ([]*message.Message, error) {

@@ -9,6 +9,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -496,7 +497,14 @@ func (r *receiver) handle(ctx context.Context, sink channel.Sink, name, path str
 	if err != nil {
 		return err
 	}
-	data, err := io.ReadAll(io.LimitReader(f, r.maxSize()+1))
+	// Size the buffer from the file so a large payload is read into one allocation.
+	var hint int64
+	if info, err := f.Stat(); err == nil {
+		hint = min(info.Size(), r.maxSize()) + bytes.MinRead
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, hint))
+	_, err = buf.ReadFrom(io.LimitReader(f, r.maxSize()+1))
+	data := buf.Bytes()
 	f.Close()
 	if err != nil {
 		return fmt.Errorf("fs: lettura di %s: %w", path, err)
