@@ -122,6 +122,9 @@ func openEnvelope(name string, data []byte) (*envelope, error) {
 	if shape.signers == 0 {
 		return nil, fail(name, ErrMalformed, nil, "la busta .p7m non ha firmatari (the .p7m has no signers)")
 	}
+	if shape.signers > maxCertificates {
+		return nil, fail(name, ErrUnsupported, nil, "%d firmatari, al massimo %d (%d signers, at most %d)", shape.signers, maxCertificates, shape.signers, maxCertificates)
+	}
 	if shape.keyID > 0 {
 		return nil, fail(name, ErrUnsupported, nil, "firmatario identificato per SubjectKeyIdentifier (openssl cms -keyid): non verificabile, "+
 			"rifirmare identificando il certificato per emittente e numero di serie "+

@@ -238,6 +238,9 @@ func (v *Verifier) Verify(name string, data []byte) (*Result, error) {
 	case FormatXAdES, FormatPlain:
 		return v.verifyXML(name, data)
 	}
+	if bytes.HasPrefix(data, []byte("\xff\xfe")) || bytes.HasPrefix(data, []byte("\xfe\xff")) {
+		return v.verifyXML(name, data) // xmlsafe explains UTF-16
+	}
 	return nil, fail(name, ErrMalformed, nil,
 		"formato non riconosciuto: né XML né busta CAdES .p7m (DER o base64) "+
 			"(unrecognised format: neither XML nor a CAdES .p7m envelope, DER or base64)")

@@ -65,6 +65,14 @@ var digestMethods = map[string]crypto.Hash{
 	nsXMLEnc + "sha512":   crypto.SHA512,
 }
 
+// Bounds on what one file may ask the verifier to do: each Reference canonicalizes up to
+// the whole document, each certificate is parsed and tried.
+const (
+	maxSignatures   = 16
+	maxReferences   = 32
+	maxCertificates = 32
+)
+
 // xmlDoc is a parsed document with what every signature in it needs.
 type xmlDoc struct {
 	name       string
@@ -79,6 +87,10 @@ func (v *Verifier) verifyXML(name string, data []byte) (*Result, error) {
 	if err := xmlsafe.Check(name, data, v.maxSize()); err != nil {
 		return nil, fail(name, ErrMalformed, err, "XML rifiutato (XML refused)")
 	}
+	if !hasSignatureTag(data) {
+		// No Signature tag anywhere: certainly unsigned, no need to parse here.
+		return &Result{Format: FormatPlain, Content: data}, nil
+	}
 	doc, err := c14n.Parse(data)
 	if err != nil {
 		return nil, fail(name, ErrMalformed, err, "XML non ben formato: correggere il file (XML not well-formed: fix the file)")
@@ -87,6 +99,10 @@ func (v *Verifier) verifyXML(name string, data []byte) (*Result, error) {
 	x.index(doc.Root(), false)
 	if len(x.top) == 0 {
 		return &Result{Format: FormatPlain, Content: data}, nil
+	}
+	if len(x.top) > maxSignatures {
+		return nil, fail(name, ErrUnsupported, nil, "%d firme nello stesso documento, al massimo %d (%d signatures in one document, at most %d)",
+			len(x.top), maxSignatures, len(x.top), maxSignatures)
 	}
 	res := &Result{Format: FormatXAdES, Content: data}
 	for _, sig := range x.top {
@@ -194,7 +210,7 @@ type reference struct {
 func (v *Verifier) verifySignatureElement(x *xmlDoc, sig *etree.Element) (Signature, error) {
 	name := x.name
 	malformed := func(what string) error {
-		return fail(name, ErrMalformed, nil, "firma XML incompleta: %s (XML signature incomplete: %s)", what, what)
+		return fail(name, ErrMalformed, nil, "firma XML incompleta (XML signature incomplete): %s", what)
 	}
 	si := child(sig, nsDSig, "SignedInfo")
 	if si == nil {
@@ -205,6 +221,9 @@ func (v *Verifier) verifySignatureElement(x *xmlDoc, sig *etree.Element) (Signat
 		return Signature{}, malformed("manca ds:SignatureValue (ds:SignatureValue missing)")
 	}
 	certs, err := keyInfoCertificates(child(sig, nsDSig, "KeyInfo"))
+	if err == nil && len(certs) > maxCertificates {
+		err = fmt.Errorf("%d certificates, at most %d", len(certs), maxCertificates)
+	}
 	if err != nil {
 		return Signature{}, fail(name, ErrMalformed, err, "certificato in ds:KeyInfo non leggibile (certificate in ds:KeyInfo unreadable)")
 	}
@@ -234,6 +253,10 @@ func (v *Verifier) verifySignatureElement(x *xmlDoc, sig *etree.Element) (Signat
 	refEls := children(si, nsDSig, "Reference")
 	if len(refEls) == 0 {
 		return Signature{}, malformed("nessun ds:Reference (no ds:Reference)")
+	}
+	if len(refEls) > maxReferences {
+		return Signature{}, fail(name, ErrUnsupported, nil, "%d ds:Reference, al massimo %d (%d ds:Reference elements, at most %d)",
+			len(refEls), maxReferences, len(refEls), maxReferences)
 	}
 	refs := make([]reference, len(refEls))
 	for i, r := range refEls {
@@ -357,8 +380,7 @@ func (v *Verifier) verifySignatureElement(x *xmlDoc, sig *etree.Element) (Signat
 func (x *xmlDoc) checkReference(sig, ref *etree.Element, n int) (reference, error) {
 	name := x.name
 	unsupported := func(format string, args ...any) error {
-		what := fmt.Sprintf(format, args...)
-		return fail(name, ErrUnsupported, nil, "riferimento n. %d: %s (reference #%d: %s)", n, what, n, what)
+		return fail(name, ErrUnsupported, nil, "riferimento n. %d (reference #%d): %s", n, n, fmt.Sprintf(format, args...))
 	}
 	uriAttr := ref.SelectAttr("URI")
 	if uriAttr == nil {
