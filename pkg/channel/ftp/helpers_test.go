@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	iofs "io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -97,6 +99,9 @@ func regularFiles(t testing.TB, dir string) map[string][]byte {
 	for _, e := range entries {
 		if e.Type().IsRegular() {
 			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if errors.Is(err, iofs.ErrNotExist) {
+				continue // renamed meanwhile
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

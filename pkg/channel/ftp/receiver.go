@@ -344,6 +344,7 @@ func (r *receiver) handle(ctx context.Context, c *conn, sink channel.Sink, name,
 		Source:   r.src + "/" + name,
 		Headers:  map[string]string{"SourcePath": file(r.dir, name)},
 	}
+	defer c.protect()()
 	if _, err := sink.Accept(ctx, in); err != nil {
 		r.retryClaimed = true
 		r.log.Warn("file non consegnato allo store; resta in lavorazione e sarà ripreso (store refused the file; it stays claimed)", "file", name, "err", err)
@@ -354,10 +355,10 @@ func (r *receiver) handle(ctx context.Context, c *conn, sink channel.Sink, name,
 
 // ack removes a committed file from the inbox: moved to the processed folder (a
 // folder per day; processati/<name>.ok in batch mode) or deleted.
+// The caller protects the connection from just before Sink.Accept until ack returns:
+// once the store committed, the acknowledgement finishes even if the receiver is being
+// stopped, so a clean shutdown leaves nothing to hand over twice.
 func (r *receiver) ack(c *conn, name, claimed string) error {
-	// The store committed the file: finish the acknowledgement even if the receiver is
-	// being stopped, so a clean shutdown leaves nothing to hand over twice.
-	defer c.protect()()
 	if r.set.After == "delete" {
 		if err := c.c.Delete(claimed); err != nil && !isNotFound(err) {
 			return r.ackFailed(name, err)
@@ -487,7 +488,11 @@ func (r *receiver) handleBatch(ctx context.Context, c *conn, sink channel.Sink, 
 	if err != nil {
 		return fmt.Errorf("lettura di %s: %w", name, err)
 	}
-	for _, bf := range chk.Files {
+	for i, bf := range chk.Files {
+		if i == len(chk.Files)-1 {
+			// From the last hand-over to the acknowledgement, finish even if stopped.
+			defer c.protect()()
+		}
 		data, err := bf.ReadAll()
 		if err != nil {
 			return fmt.Errorf("lettura di %s in %s: %w", bf.Name, name, err)
@@ -510,10 +515,10 @@ func (r *receiver) handleBatch(ctx context.Context, c *conn, sink channel.Sink, 
 			return nil
 		}
 	}
-	done := c.protect()
-	err = r.writeOutcome(c, name, received, batch.ET01, nil)
-	done()
-	if err != nil {
+	if len(chk.Files) == 0 {
+		defer c.protect()()
+	}
+	if err := r.writeOutcome(c, name, received, batch.ET01, nil); err != nil {
 		return err
 	}
 	r.log.Info("supporto accettato (supporto accepted)", "supporto", name, "files", len(chk.Files), "outcome", batch.EsitoName(name))

@@ -98,7 +98,7 @@ func newBatchSender(ep *channel.Endpoint, set *Settings, deps channel.Deps) (*ba
 			return nil, fmt.Errorf("ftp: cartella locale %s: %w", p, err)
 		}
 	}
-	if err := s.recoverLocal(); err != nil {
+	if err := s.recoverLocal(true); err != nil {
 		return nil, err
 	}
 	s.staged.Store(s.spoolBytes())
@@ -213,7 +213,7 @@ func (s *batchSender) Send(ctx context.Context, d *channel.Delivery) (channel.Re
 func (s *batchSender) Flush(ctx context.Context) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	if err := s.recoverLocal(); err != nil {
+	if err := s.recoverLocal(false); err != nil {
 		return err
 	}
 	if err := s.build(); err != nil {
@@ -222,8 +222,9 @@ func (s *batchSender) Flush(ctx context.Context) error {
 	return s.uploadAll(ctx)
 }
 
-// recoverLocal finishes or undoes what a crash interrupted.
-func (s *batchSender) recoverLocal() error {
+// recoverLocal finishes or undoes what a crash (or a failed flush) interrupted. At
+// start it also removes staging folders no Send is using any more.
+func (s *batchSender) recoverLocal(start bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	entries, err := os.ReadDir(s.builds)
@@ -253,6 +254,9 @@ func (s *batchSender) recoverLocal() error {
 			}
 			os.RemoveAll(building)
 		}
+	}
+	if !start {
+		return nil
 	}
 	garbage, _ := os.ReadDir(s.spool)
 	for _, e := range garbage {

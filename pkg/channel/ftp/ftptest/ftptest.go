@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jlaffaye/ftp"
 	server "goftp.io/server/v2"
 	"goftp.io/server/v2/driver/file"
 )
@@ -171,9 +172,15 @@ func (s *Server) startBackend() error {
 			return fmt.Errorf("ftptest: listen on %s: %w", s.backend, err)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", s.backend, time.Second); err == nil {
-			c.Close()
+		if c, err := ftp.Dial(s.backend, ftp.DialWithTimeout(time.Second)); err == nil {
+			// A login attempt runs the auth callback in a session goroutine that the
+			// server started after its own setup; taking s.mu after it orders that setup
+			// before Shutdown for the race detector (goftp does not synchronise them).
+			c.Login(probeUser, "x")
+			c.Quit()
+			s.mu.Lock()
 			s.srv, s.srvDone = srv, done
+			s.mu.Unlock()
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -302,7 +309,14 @@ func (s *Server) event(format string, args ...any) {
 
 type auth struct{ s *Server }
 
+const probeUser = "ftptest-probe"
+
 func (a *auth) CheckPasswd(ctx *server.Context, user, pass string) (bool, error) {
+	if user == probeUser {
+		a.s.mu.Lock()
+		a.s.mu.Unlock()
+		return false, nil
+	}
 	ok, _ := (&server.SimpleAuth{Name: a.s.User, Password: a.s.Password}).CheckPasswd(ctx, user, pass)
 	if ok {
 		a.s.mu.Lock()
