@@ -80,6 +80,8 @@ const (
 	InsertOnly PutMode = iota
 	// Upsert replaces a different existing position when it can still change.
 	Upsert
+	// UpdateOnly replaces an existing position; a missing one is ErrNotFound.
+	UpdateOnly
 )
 
 // Action says what Put did.
@@ -152,6 +154,8 @@ func (d *DB) PutTx(ctx context.Context, tx store.Tx, e *pagopa.Ente, p *position
 	}
 	cur, err := d.getTx(ctx, tx, p.Ente, p.IUPD, true)
 	switch {
+	case errors.Is(err, ErrNotFound) && mode == UpdateOnly:
+		return "", err
 	case errors.Is(err, ErrNotFound):
 		if err := d.assignNotices(ctx, tx, e, p, nil); err != nil {
 			return "", err
