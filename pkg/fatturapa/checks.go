@@ -312,22 +312,24 @@ func (c *checker) cassa(b *invoice.Body, td string) {
 		case !rate.IsZero() && k.Natura != "":
 			c.add("00414", k.Node.Child("Natura"), fmt.Sprintf("aliquota %s, natura %s", k.AliquotaIVA, k.Natura), "Natura is only for a zero VAT rate")
 		}
-		c.percentRate(k.Node.Child("AliquotaIVA"), rate, k.AliquotaIVA)
-		c.genericNatura(k.Node.Child("Natura"), k.Natura)
+		c.percentRate(k.Node, rate, k.AliquotaIVA)
+		c.genericNatura(k.Node, k.Natura)
 	}
 }
 
-// percentRate: 00424, a rate written as a fraction (0.22 for 22%).
-func (c *checker) percentRate(n *xmltree.Node, rate decimal.Dec, text string) {
+// percentRate: 00424, a rate written as a fraction (0.22 for 22%), in the AliquotaIVA
+// child of parent.
+func (c *checker) percentRate(parent *xmltree.Node, rate decimal.Dec, text string) {
 	if !rate.IsZero() && decimal.Cmp(rate, one) < 0 {
-		c.add("00424", n, fmt.Sprintf("%s: scrivere ad esempio 22.00, non 0.22", text), "the VAT rate must be a percentage, e.g. 22.00")
+		c.add("00424", parent.Child("AliquotaIVA"), fmt.Sprintf("%s: scrivere ad esempio 22.00, non 0.22", text), "the VAT rate must be a percentage, e.g. 22.00")
 	}
 }
 
-// genericNatura: 00445, in force for files received from 1 January 2021.
-func (c *checker) genericNatura(n *xmltree.Node, natura string) {
+// genericNatura: 00445, in force for files received from 1 January 2021, on the
+// Natura child of parent.
+func (c *checker) genericNatura(parent *xmltree.Node, natura string) {
 	if naturaGeneric[natura] && !c.opt.ReceivedAt.Before(in2021) {
-		c.add("00445", n, fmt.Sprintf("%s: usare un sottocodice, es. %s.1", natura, natura), "use a sub-code such as "+natura+".1")
+		c.add("00445", parent.Child("Natura"), fmt.Sprintf("%s: usare un sottocodice, es. %s.1", natura, natura), "use a sub-code such as "+natura+".1")
 	}
 }
 
@@ -335,22 +337,21 @@ func (c *checker) genericNatura(n *xmltree.Node, natura string) {
 func (c *checker) lines(b *invoice.Body, td string) {
 	for i := range b.Linee {
 		l := &b.Linee[i]
-		rateNode := l.Node.Child("AliquotaIVA")
 		if rate, ok := num(l.AliquotaIVA); ok {
 			switch {
 			case rate.IsZero() && l.Natura == "":
-				c.add("00400", rateNode, "linea "+l.NumeroLinea, "a zero VAT rate needs Natura")
+				c.add("00400", l.Node.Child("AliquotaIVA"), "linea "+l.NumeroLinea, "a zero VAT rate needs Natura")
 			// TD16 (reverse-charge integration) may carry both (sdi-error-codes.md, 00401/00430).
 			case !rate.IsZero() && l.Natura != "" && td != "TD16":
 				c.add("00401", l.Node.Child("Natura"), fmt.Sprintf("linea %s: aliquota %s, natura %s", l.NumeroLinea, l.AliquotaIVA, l.Natura),
 					"Natura is only for a zero VAT rate")
 			}
 			if td == "TD21" && rate.IsZero() {
-				c.add("00474", rateNode, "linea "+l.NumeroLinea, "TD21 allows no line with a zero VAT rate")
+				c.add("00474", l.Node.Child("AliquotaIVA"), "linea "+l.NumeroLinea, "TD21 allows no line with a zero VAT rate")
 			}
-			c.percentRate(rateNode, rate, l.AliquotaIVA)
+			c.percentRate(l.Node, rate, l.AliquotaIVA)
 		}
-		c.genericNatura(l.Node.Child("Natura"), l.Natura)
+		c.genericNatura(l.Node, l.Natura)
 		for _, s := range l.Sconti {
 			if s.Tipo != "" && s.Percentuale == "" && s.Importo == "" {
 				c.add("00438", s.Node, "linea "+l.NumeroLinea, "ScontoMaggiorazione with Tipo needs Percentuale or Importo")
@@ -404,13 +405,29 @@ func (c *checker) prezzoTotale(l *invoice.Linea) {
 	}
 }
 
-// rateKey normalises a rate for grouping: "22.00" and "22.0" are one rate.
+// rateKey normalises a rate for grouping: "22.00", "022.00" and "22.0" are one rate.
 func rateKey(s string) string {
+	// the XSD's RateType, [0-9]{1,3}\.[0-9]{2}: strip leading zeros, no allocation
+	if n := len(s); n >= 4 && n <= 6 && s[n-3] == '.' && digits(s[:n-3]) && digits(s[n-2:]) {
+		for len(s) > 4 && s[0] == '0' {
+			s = s[1:]
+		}
+		return s
+	}
 	d, ok := num(s)
 	if !ok {
 		return s
 	}
 	return d.RoundHalfUp(2).String()
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // summaries: 00419, 00420, 00421, 00422, 00429, 00430, 00443, 00444, 00424 and 00445
@@ -456,21 +473,20 @@ func (c *checker) summaries(b *invoice.Body, td string) {
 		}
 	}
 	for _, r := range b.Riepiloghi {
-		rateNode := r.Node.Child("AliquotaIVA")
 		rate, ok := num(r.AliquotaIVA)
 		if ok {
 			switch {
 			case rate.IsZero() && r.Natura == "":
-				c.add("00429", rateNode, "", "a zero VAT rate needs Natura")
+				c.add("00429", r.Node.Child("AliquotaIVA"), "", "a zero VAT rate needs Natura")
 			case !rate.IsZero() && r.Natura != "" && td != "TD16":
 				c.add("00430", r.Node.Child("Natura"), fmt.Sprintf("aliquota %s, natura %s", r.AliquotaIVA, r.Natura), "Natura is only for a zero VAT rate")
 			}
-			c.percentRate(rateNode, rate, r.AliquotaIVA)
+			c.percentRate(r.Node, rate, r.AliquotaIVA)
 		}
 		if r.EsigibilitaIVA == "S" && strings.HasPrefix(r.Natura, "N6") {
 			c.add("00420", r.Node.Child("EsigibilitaIVA"), "natura "+r.Natura, "reverse charge (N6) cannot go with split payment (S)")
 		}
-		c.genericNatura(r.Node.Child("Natura"), r.Natura)
+		c.genericNatura(r.Node, r.Natura)
 		// 00421: Imposta = ImponibileImporto × AliquotaIVA / 100, rounded half up to
 		// cents; a difference "inferiore a ±0,01" passes (exactly one cent too, see 00423).
 		imponibile, ok1 := num(r.ImponibileImporto)

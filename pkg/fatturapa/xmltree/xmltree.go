@@ -231,6 +231,10 @@ func Parse(name string, data []byte) (*Document, error) {
 		return nil, err
 	}
 	p := &parser{name: name, s: s, line: 1}
+	// one slab for every element: at most one per '<' that does not start an end tag
+	if n := strings.Count(s, "<") - strings.Count(s, "</"); n > 0 {
+		p.nodes = make([]Node, 0, n)
+	}
 	doc := &Document{Name: name, Encoding: enc}
 	doc.Root, err = p.document()
 	if err != nil {
@@ -379,7 +383,23 @@ func (p *parser) newNode() *Node {
 	return &p.nodes[len(p.nodes)-1]
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+// class marks bytes: space (XML white space) and stop (ends a name).
+var class = func() (t [256]uint8) {
+	for _, c := range " \t\r\n" {
+		t[c] |= space | stop
+	}
+	for _, c := range "></=<\"'&" {
+		t[c] |= stop
+	}
+	return t
+}()
+
+const (
+	space = 1 << iota
+	stop
+)
+
+func isSpace(c byte) bool { return class[c]&space != 0 }
 
 func (p *parser) skipSpace() {
 	for p.pos < len(p.s) && isSpace(p.s[p.pos]) {
@@ -562,9 +582,7 @@ func join(prefix, local string) string {
 }
 
 // nameEnd reports whether c ends a name.
-func nameEnd(c byte) bool {
-	return isSpace(c) || c == '>' || c == '/' || c == '=' || c == '<' || c == '"' || c == '\'' || c == '&'
-}
+func nameEnd(c byte) bool { return class[c]&stop != 0 }
 
 // qname reads prefix:local at p.pos.
 func (p *parser) qname() (prefix, local string, ok bool) {

@@ -8,6 +8,7 @@ package decimal
 import (
 	"math/big"
 	"math/bits"
+	"strconv"
 )
 
 // Dec is value = mant × 10^-scale. The zero value is 0.
@@ -247,7 +248,12 @@ func (d Dec) RoundHalfUp(s int32) Dec {
 
 // String renders d with its scale, e.g. "5.50".
 func (d Dec) String() string {
-	digits := d.big().String()
+	var digits string
+	if d.b == nil {
+		digits = strconv.FormatInt(d.m, 10)
+	} else {
+		digits = d.b.String()
+	}
 	neg := false
 	if digits[0] == '-' {
 		neg, digits = true, digits[1:]

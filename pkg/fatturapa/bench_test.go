@@ -1,0 +1,105 @@
+package fatturapa
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"snodo/pkg/fatturapa/invoice"
+	"snodo/pkg/xsd/xsdtest"
+)
+
+// benchInvoice is the xsd engineer's grown FPA02 sample (docs/benchmarks/xsd.md) with
+// the placeholder identifiers replaced by ones with right check digits, so every check
+// runs on a valid invoice.
+func benchInvoice(b *testing.B, size int) []byte {
+	doc := xsdtest.Invoice(size)
+	doc = bytes.ReplaceAll(doc, []byte(">01234567890<"), []byte(">01234567897<"))
+	doc = bytes.ReplaceAll(doc, []byte(">09876543210<"), []byte(">09876543217<"))
+	r := testValidator(b).Validate(context.Background(), "IT01234567897_00001.xml", doc, Options{ReceivedAt: received})
+	if !r.Valid {
+		b.Fatalf("benchmark invoice not valid: %v", r.Errors)
+	}
+	return doc
+}
+
+// BenchmarkValidate compares, on a 10 KB and a 1 MB invoice, in one run:
+//
+//   - xsd: the XSD step alone (pkg/xsd, the schema the Validator compiled);
+//
+//   - full: Validator.Validate (name, envelope detection, XSD, parse, every content
+//     check);
+//
+//   - parse, checks: the two parts full adds to xsd;
+//
+//   - xmllint: `xmllint --noout --nonet --schema` run once per file (the baseline of
+//     docs/benchmarks/xsd.md; needs the Debian package libxml2-utils).
+//
+//     go test -run '^$' -bench Validate -benchtime 3s -count 3 ./pkg/fatturapa/
+func BenchmarkValidate(b *testing.B) {
+	v := testValidator(b)
+	ctx := context.Background()
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"10KB", xsdtest.Size10KB}, {"1MB", xsdtest.Size1MB}} {
+		doc := benchInvoice(b, size.n)
+		name := "IT01234567897_00001.xml"
+		b.Run(size.name+"/xsd", func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				if err := v.schema.Validate(name, doc, MaxFormatErrors); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(size.name+"/full", func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				if r := v.Validate(ctx, name, doc, Options{ReceivedAt: received}); !r.Valid {
+					b.Fatal(r.Errors)
+				}
+			}
+		})
+		b.Run(size.name+"/parse", func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			for b.Loop() {
+				if _, err := invoice.Parse(name, doc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		inv, err := invoice.Parse(name, doc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(size.name+"/checks", func(b *testing.B) {
+			for b.Loop() {
+				if errs := CheckContent(inv, CheckOptions{ReceivedAt: received}); len(errs) > 0 {
+					b.Fatal(errs)
+				}
+			}
+		})
+		b.Run(size.name+"/xmllint", func(b *testing.B) {
+			bin, err := exec.LookPath("xmllint")
+			if err != nil {
+				b.Fatal("xmllint not found: install the Debian package libxml2-utils")
+			}
+			spec := "/work/shared/spec/sdi/xsd"
+			file := filepath.Join(b.TempDir(), name)
+			if err := os.WriteFile(file, doc, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				cmd := exec.Command(bin, "--noout", "--nonet", "--schema", filepath.Join(spec, "Schema_VFPR12_v1.2.3.xsd"), file)
+				cmd.Env = append(os.Environ(), "XML_CATALOG_FILES="+filepath.Join(spec, "catalog.xml"))
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("xmllint: %v: %s", err, out)
+				}
+			}
+		})
+	}
+}
