@@ -366,9 +366,13 @@ func TestProviderOutcomes(t *testing.T) {
 					t.Fatalf("delivered %d", delivered)
 				}
 			}},
-		{name: "delayed receipt", to: sdi, setup: func(t *testing.T, s *sim.Sim) { s.SetFault(sdi, sim.Fault{Kind: sim.FaultDelay, Delay: 300 * time.Millisecond}) },
+		{name: "delayed receipt", to: sdi, setup: func(t *testing.T, s *sim.Sim) {
+			s.SetFault(sdi, sim.Fault{Kind: sim.FaultDelay, Delay: 300 * time.Millisecond})
+		},
 			want: []pec.Kind{pec.KindAccettazione, pec.KindAvvenutaConsegna}},
-		{name: "timeout notices", to: sdi, setup: func(t *testing.T, s *sim.Sim) { s.SetFault(sdi, sim.Fault{Kind: sim.FaultPreavviso, Delay: 100 * time.Millisecond}) },
+		{name: "timeout notices", to: sdi, setup: func(t *testing.T, s *sim.Sim) {
+			s.SetFault(sdi, sim.Fault{Kind: sim.FaultPreavviso, Delay: 100 * time.Millisecond})
+		},
 			want: []pec.Kind{pec.KindAccettazione, pec.KindPreavvisoErroreConsegna, pec.KindErroreConsegna}},
 		{name: "fault spent after one message", to: sdi, setup: func(t *testing.T, s *sim.Sim) {
 			s.SetFault(sdi, sim.Fault{Kind: sim.FaultErroreConsegna, Times: 1})
