@@ -260,6 +260,16 @@ func TestTrasmissioneFatture(t *testing.T) {
 			})
 		}
 	}
+	// The v1.0 element for the AT, with no SOAPAction: dispatched by element.
+	at := sample(t, "sdi-official/IT01234567890_11111_AT_001.zip")
+	old := &FileSdI{IdentificativoSdI: "996", NomeFile: "IT01234567890_11111_AT_001.zip", File: at}
+	old.XMLName.Space, old.XMLName.Local = NSTrasmissione, "notificaFileNonRecapitabile"
+	if err := (&soap.Client{HTTP: h.pki.SdIClient}).Call(ctx, h.url+"/sdi/TrasmissioneFatture", "", old, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := h.store.note("996", "IT01234567890_11111_AT_001.zip"); !ok || n.Tipo != sdi.AT || n.Operation != OpNotificaFileNonRecapitabile || n.ParseErr != nil {
+		t.Fatalf("v1.0 AT: %+v", n)
+	}
 	// An NS on the RicevutaConsegna operation: delivered, flagged.
 	c := NewSdIClient(h.pki.SdIClient, false, nil)
 	if err := c.Notifica(ctx, h.url+"/sdi/TrasmissioneFatture", sdi.RC, "999", "IT01234567890_11111_NS_001.xml", sample(t, "sdi-official/IT01234567890_11111_NS_001.xml")); err != nil {

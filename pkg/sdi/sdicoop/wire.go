@@ -53,6 +53,8 @@ const (
 	OpNotificaDecorrenzaTermini       = "NotificaDecorrenzaTermini"
 	OpAttestazioneTrasmissioneFattura = "AttestazioneTrasmissioneFattura"
 	OpRiceviFatture                   = "RiceviFatture"
+	// OpNotificaFileNonRecapitabile is the v1.0 name of the AT operation.
+	OpNotificaFileNonRecapitabile = "NotificaFileNonRecapitabile"
 )
 
 // Service names.
@@ -77,6 +79,9 @@ var trasmissioneOps = []trasmissioneOp{
 	{OpNotificaEsito, "notificaEsito", sdi.NE},
 	{OpNotificaDecorrenzaTermini, "notificaDecorrenzaTermini", sdi.DT},
 	{OpAttestazioneTrasmissioneFattura, "attestazioneTrasmissioneFattura", sdi.AT},
+	// TrasmissioneTypes v1.0 named the AT element notificaFileNonRecapitabile; a
+	// channel accredited with the v1.0 WSDL may still receive it.
+	{OpNotificaFileNonRecapitabile, "notificaFileNonRecapitabile", sdi.AT},
 }
 
 // TrasmissioneOperation returns the TrasmissioneFatture operation that carries messages
