@@ -91,6 +91,20 @@ func ZipAT(nomeZip string, at []byte, nomeOriginale string, originale []byte) ([
 	return b.Bytes(), nil
 }
 
+// BuildEsitoCommittente writes the Esito Committente (EC) of a recipient about invoice
+// id: esito EC01 (accepted) or EC02 (refused), an optional description (max 255
+// characters: the reasons of a refusal), an optional reference to one invoice of a lot,
+// and an optional MessageIdCommittente. The EC is checked first (see Check); name the
+// file with NomeFileMessaggio(invoiceFile, EC, n).
+func BuildEsitoCommittente(id IdentificativoSdI, esito, descrizione string, rif *RiferimentoFattura, messageID string) ([]byte, error) {
+	ec := &NotificaEsitoCommittente{EsitoCommittente: EsitoCommittente{
+		IdentificativoSdI: id, RiferimentoFattura: rif, Esito: esito, Descrizione: descrizione, MessageIdCommittente: messageID}}
+	if err := ec.Check(); err != nil {
+		return nil, fmt.Errorf("sdi: esito committente per %s: %w", id, err)
+	}
+	return Marshal(ec)
+}
+
 // Check verifies an Esito Committente against the schema's rules before it is sent
 // (the checks the SdI answers with EN00): Esito EC01/EC02, a numeric IdentificativoSdI,
 // the lengths and characters of the optional fields.

@@ -499,6 +499,30 @@ func TestECCheck(t *testing.T) {
 	}
 }
 
+func TestBuildEsitoCommittente(t *testing.T) {
+	x, err := BuildEsitoCommittente("4294967297", EC02, "Regola R1: CIG mancante", &RiferimentoFattura{NumeroFattura: "12", AnnoFattura: 2026}, "HUB-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := schematest.Violations(t, "MessaggiTypes_v1.1.xsd", x); len(v) != 0 {
+		t.Fatalf("violations %v", v)
+	}
+	m, err := Parse("IT01234567890_00001_EC_001.xml", x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := m.Body.(*NotificaEsitoCommittente)
+	if ec.IdentificativoSdI != "4294967297" || ec.Esito != EC02 || ec.RiferimentoFattura.NumeroFattura != "12" || ec.MessageIdCommittente != "HUB-1" {
+		t.Fatalf("EC %+v", ec)
+	}
+	if _, err := BuildEsitoCommittente("1", "EC03", "", nil, ""); err == nil || !strings.Contains(err.Error(), "EC01 or EC02") {
+		t.Fatalf("bad esito: %v", err)
+	}
+	if _, err := BuildEsitoCommittente("1", EC02, strings.Repeat("x", 256), nil, ""); err == nil {
+		t.Fatal("256-character description accepted")
+	}
+}
+
 func TestNomeFileMessaggio(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

@@ -7,8 +7,11 @@
 // element of a payload is written with a prefix, so its children stay unqualified as
 // schemas with elementFormDefault="unqualified" (the SdI ones) require.
 //
-// [Server] is an http.Handler dispatching on SOAPAction or on the body element; [Client]
-// calls an operation over an injected *http.Client. Everything is bounded: request and
+// [Server] is an http.Handler dispatching on SOAPAction or on the body element (when the
+// action is empty, quoted differently or unknown); [Client] calls an operation over an
+// injected *http.Client. SOAP headers are read past and ignored: none of the services
+// this serves defines one. One-way operations answer HTTP 202 with an empty body, as
+// WS-I Basic Profile and Axis2 do. Everything is bounded: request and
 // response sizes, MIME parts, and the server's requests in flight. Malformed input gives a
 // SOAP fault or a typed error naming the problem, never a panic.
 package soap
