@@ -82,11 +82,13 @@ func TestContentChecks(t *testing.T) {
 		// 00413, 00414 (cassa Natura)
 		{"00413 cassa at zero without Natura", []edit{cassa("0.00", "N4"), del(dgd + "/DatiCassaPrevidenziale/Natura")}, []string{"00413"}},
 		{"00413 pass: cassa at zero with Natura", []edit{cassa("0.00", "N4")}, nil},
+		{"00414 pass: cassa with a rate, no Natura", []edit{cassa("22.00", ""), secondSummary("0.00", "N4")}, nil},
 		{"00414 cassa Natura with a rate", []edit{cassa("22.00", ""), secondSummary("0.00", "N4"), ins(dgd+"/DatiCassaPrevidenziale", "<Natura>N4</Natura>")}, []string{"00414"}},
 		// 00417
 		{"00417 buyer without identifiers", []edit{del(cess + "/IdFiscaleIVA")}, []string{"00417"}},
 		{"00417 pass: buyer with codice fiscale only", []edit{buyerCFOnly}, nil},
 		// 00418
+		{"00418 pass: an invoice may predate its linked one", []edit{ins(dg, "<DatiFattureCollegate><IdDocumento>FT-0</IdDocumento><Data>2024-04-01</Data></DatiFattureCollegate>")}, nil},
 		{"00418 credit note before its invoice", []edit{set(dgd+"/TipoDocumento", "TD04"),
 			ins(dg, "<DatiFattureCollegate><IdDocumento>FT-0</IdDocumento><Data>2024-04-01</Data></DatiFattureCollegate>")}, []string{"00418"}},
 		{"00418 pass: credit note after its invoice", []edit{set(dgd+"/TipoDocumento", "TD04"),
@@ -108,25 +110,34 @@ func TestContentChecks(t *testing.T) {
 		{"00423 pass: discount by percentage", []edit{ins(line1, "<ScontoMaggiorazione><Tipo>SC</Tipo><Percentuale>10.00</Percentuale></ScontoMaggiorazione>", "PrezzoTotale"),
 			set(line1+"/PrezzoTotale", "18.00"), set(riep1+"/ImponibileImporto", "18.00"), set(riep1+"/Imposta", "3.96")}, nil},
 		// 00424
+		{"00424 pass: a rate of 1%", []edit{set(line1+"/AliquotaIVA", "1.00"), set(riep1+"/AliquotaIVA", "1.00"), set(riep1+"/Imposta", "0.20")}, nil},
 		{"00424 rate as a fraction", []edit{set(line1+"/AliquotaIVA", "0.22"), set(riep1+"/AliquotaIVA", "0.22"), set(riep1+"/Imposta", "0.04")}, []string{"00424"}},
 		// 00425
+		{"00425 pass: one digit is enough", []edit{set(dgd+"/Numero", "FT-A1")}, nil},
 		{"00425 number without digits", []edit{set(dgd+"/Numero", "FT-A")}, []string{"00425"}},
 		// 00429, 00430 (summary Natura)
+		{"00429 pass: zero summary with Natura", []edit{secondSummary("0.00", "N2.2")}, nil},
 		{"00429 zero summary without Natura", []edit{secondSummary("0.00", "")}, []string{"00429"}},
+		{"00430 pass: TD16 may carry both", []edit{set(dgd+"/TipoDocumento", "TD16"), ins(riep1, "<Natura>N6.3</Natura>", "ImponibileImporto")}, nil},
 		{"00430 summary Natura with a rate", []edit{ins(riep1, "<Natura>N2.2</Natura>", "ImponibileImporto")}, []string{"00430"}},
 		// 00437, 00438
 		{"00437 document discount without amount", []edit{ins(dgd, "<ScontoMaggiorazione><Tipo>SC</Tipo></ScontoMaggiorazione>")}, []string{"00437"}},
 		{"00437 pass: document discount with amount", []edit{ins(dgd, "<ScontoMaggiorazione><Tipo>SC</Tipo><Importo>1.00</Importo></ScontoMaggiorazione>")}, nil},
+		{"00438 pass: line discount by amount", []edit{ins(line1, "<ScontoMaggiorazione><Tipo>SC</Tipo><Importo>1.00</Importo></ScontoMaggiorazione>", "PrezzoTotale"),
+			set(line1+"/PrezzoTotale", "18.00"), set(riep1+"/ImponibileImporto", "18.00"), set(riep1+"/Imposta", "3.96")}, nil},
 		{"00438 line discount without amount", []edit{ins(line1, "<ScontoMaggiorazione><Tipo>SC</Tipo></ScontoMaggiorazione>", "PrezzoTotale")}, []string{"00438"}},
 		// 00443, 00444
+		{"00443 pass: every rate summarised", []edit{secondLine("10.00", "", "0.00"), secondSummary("10.00", "")}, nil},
 		{"00443 line rate without summary", []edit{secondLine("10.00", "", "0.00"), secondSummary("22.00", "")}, []string{"00443"}},
 		{"00444 line Natura without summary", []edit{zeroRated, secondLine("0.00", "N2.1", "0.00")}, []string{"00444"}},
 		{"00444 pass: each Natura summarised", []edit{zeroRated, secondLine("0.00", "N2.1", "0.00"), secondSummary("0.00", "N2.1")}, nil},
 		// 00445
+		{"00445 pass: N2.2", []edit{zeroRated}, nil},
 		{"00445 generic N2", []edit{zeroRated, set(line1+"/Natura", "N2"), set(riep1+"/Natura", "N2")}, []string{"00445"}},
 		// 00471-00476
 		{"00471 TD01 to oneself", []edit{buyerVAT("IT", "01234567897")}, []string{"00471"}},
 		{"00471 pass: TD27 to oneself", []edit{buyerVAT("IT", "01234567897"), set(dgd+"/TipoDocumento", "TD27")}, nil},
+		{"00472 pass: TD27 to oneself", []edit{set(dgd+"/TipoDocumento", "TD27"), buyerVAT("IT", "01234567897")}, nil},
 		{"00472 TD27 to another", []edit{set(dgd+"/TipoDocumento", "TD27")}, []string{"00472"}},
 		{"00473 TD17 from an Italian seller", []edit{set(dgd+"/TipoDocumento", "TD17")}, []string{"00473"}},
 		{"00473 pass: TD17 from a foreign seller", []edit{set(dgd+"/TipoDocumento", "TD17"), sellerVAT("FR", "12345678901")}, nil},
@@ -140,11 +151,15 @@ func TestContentChecks(t *testing.T) {
 		{"00300 transmitter id", []edit{set(dt+"/IdTrasmittente/IdCodice", "01234567890")}, []string{"00300"}},
 		{"00300 pass: transmitter codice fiscale", []edit{set(dt+"/IdTrasmittente/IdCodice", "RSSMRA85T10A562S")}, nil},
 		{"00301 seller partita IVA", []edit{sellerVAT("IT", "01234567890")}, []string{"00301"}},
+		{"00302 pass: seller codice fiscale", []edit{ins(ced, "<CodiceFiscale>RSSMRA85T10A562S</CodiceFiscale>", "Anagrafica")}, nil},
 		{"00302 seller codice fiscale", []edit{ins(ced, "<CodiceFiscale>RSSMRA85T10A562X</CodiceFiscale>", "Anagrafica")}, []string{"00302"}},
+		{"00303 and 00304 pass: tax representative", []edit{ins(header, "<RappresentanteFiscale><DatiAnagrafici><IdFiscaleIVA><IdPaese>IT</IdPaese><IdCodice>06363391001</IdCodice></IdFiscaleIVA>"+
+			"<CodiceFiscale>06363391001</CodiceFiscale><Anagrafica><Denominazione>GAMMA</Denominazione></Anagrafica></DatiAnagrafici></RappresentanteFiscale>", "CessionarioCommittente")}, nil},
 		{"00303 tax representative partita IVA", []edit{ins(header, "<RappresentanteFiscale><DatiAnagrafici><IdFiscaleIVA><IdPaese>IT</IdPaese><IdCodice>06363391000</IdCodice></IdFiscaleIVA>"+
 			"<Anagrafica><Denominazione>GAMMA</Denominazione></Anagrafica></DatiAnagrafici></RappresentanteFiscale>", "CessionarioCommittente")}, []string{"00303"}},
 		{"00304 tax representative codice fiscale", []edit{ins(header, "<RappresentanteFiscale><DatiAnagrafici><IdFiscaleIVA><IdPaese>IT</IdPaese><IdCodice>06363391001</IdCodice></IdFiscaleIVA>"+
 			"<CodiceFiscale>0636339100A</CodiceFiscale><Anagrafica><Denominazione>GAMMA</Denominazione></Anagrafica></DatiAnagrafici></RappresentanteFiscale>", "CessionarioCommittente")}, []string{"00304"}},
+		{"00305 pass: foreign buyer id is not checked", []edit{buyerVAT("FR", "12345678901")}, nil},
 		{"00305 buyer partita IVA", []edit{buyerVAT("IT", "12345678901")}, []string{"00305"}},
 		{"00306 buyer codice fiscale", []edit{buyerCFOnly, set(cess+"/CodiceFiscale", "RSSMRA85T10A562X")}, []string{"00306"}},
 		{"00306 pass: numeric codice fiscale of an entity", []edit{buyerCFOnly, set(cess+"/CodiceFiscale", "80012345676")}, nil},

@@ -361,20 +361,14 @@ func body(b *xmltree.Node, pos int) Body {
 	}
 	out.ScontoMaggiorazione = sconti(dgd)
 	dbs := b.Child("DatiBeniServizi")
-	for l := range dbs.Children("DettaglioLinee") {
-		out.Linee = append(out.Linee, Linea{
-			Node: l, NumeroLinea: l.Value("NumeroLinea"), Descrizione: l.Value("Descrizione"),
-			Quantita: l.Value("Quantita"), PrezzoUnitario: l.Value("PrezzoUnitario"), Sconti: sconti(l),
-			PrezzoTotale: l.Value("PrezzoTotale"), AliquotaIVA: l.Value("AliquotaIVA"),
-			Ritenuta: l.Value("Ritenuta"), Natura: l.Value("Natura"),
-		})
-	}
-	for r := range dbs.Children("DatiRiepilogo") {
-		out.Riepiloghi = append(out.Riepiloghi, Riepilogo{
-			Node: r, AliquotaIVA: r.Value("AliquotaIVA"), Natura: r.Value("Natura"),
-			Arrotondamento: r.Value("Arrotondamento"), ImponibileImporto: r.Value("ImponibileImporto"),
-			Imposta: r.Value("Imposta"), EsigibilitaIVA: r.Value("EsigibilitaIVA"),
-		})
+	// one pass over each block's children: invoices of thousands of lines are common
+	for c := range dbs.Children("*") {
+		switch c.Name {
+		case "DettaglioLinee":
+			out.Linee = append(out.Linee, linea(c))
+		case "DatiRiepilogo":
+			out.Riepiloghi = append(out.Riepiloghi, riepilogo(c))
+		}
 	}
 	for p := range b.Children("DatiPagamento") {
 		pg := Pagamento{Node: p, CondizioniPagamento: p.Value("CondizioniPagamento")}
@@ -387,6 +381,58 @@ func body(b *xmltree.Node, pos int) Body {
 		out.Pagamenti = append(out.Pagamenti, pg)
 	}
 	return out
+}
+
+func linea(l *xmltree.Node) Linea {
+	out := Linea{Node: l}
+	for c := l.FirstChild; c != nil; c = c.NextSibling {
+		switch c.Name {
+		case "NumeroLinea":
+			out.NumeroLinea = c.Text()
+		case "Descrizione":
+			out.Descrizione = c.Text()
+		case "Quantita":
+			out.Quantita = c.Text()
+		case "PrezzoUnitario":
+			out.PrezzoUnitario = c.Text()
+		case "ScontoMaggiorazione":
+			out.Sconti = append(out.Sconti, sconto(c))
+		case "PrezzoTotale":
+			out.PrezzoTotale = c.Text()
+		case "AliquotaIVA":
+			out.AliquotaIVA = c.Text()
+		case "Ritenuta":
+			out.Ritenuta = c.Text()
+		case "Natura":
+			out.Natura = c.Text()
+		}
+	}
+	return out
+}
+
+func riepilogo(r *xmltree.Node) Riepilogo {
+	out := Riepilogo{Node: r}
+	for c := r.FirstChild; c != nil; c = c.NextSibling {
+		switch c.Name {
+		case "AliquotaIVA":
+			out.AliquotaIVA = c.Text()
+		case "Natura":
+			out.Natura = c.Text()
+		case "Arrotondamento":
+			out.Arrotondamento = c.Text()
+		case "ImponibileImporto":
+			out.ImponibileImporto = c.Text()
+		case "Imposta":
+			out.Imposta = c.Text()
+		case "EsigibilitaIVA":
+			out.EsigibilitaIVA = c.Text()
+		}
+	}
+	return out
+}
+
+func sconto(s *xmltree.Node) Sconto {
+	return Sconto{Node: s, Tipo: s.Value("Tipo"), Percentuale: s.Value("Percentuale"), Importo: s.Value("Importo")}
 }
 
 func correlati(dg *xmltree.Node, name string) []DocumentoCorrelato {
@@ -403,7 +449,7 @@ func correlati(dg *xmltree.Node, name string) []DocumentoCorrelato {
 func sconti(n *xmltree.Node) []Sconto {
 	var out []Sconto
 	for s := range n.Children("ScontoMaggiorazione") {
-		out = append(out, Sconto{Node: s, Tipo: s.Value("Tipo"), Percentuale: s.Value("Percentuale"), Importo: s.Value("Importo")})
+		out = append(out, sconto(s))
 	}
 	return out
 }
