@@ -499,3 +499,29 @@ func TestClientNotificaEsito(t *testing.T) {
 		t.Fatal("an invalid EC reached the SdI")
 	}
 }
+
+// On a listener shared with other clients (client certificates optional), the handlers
+// themselves admit only the SdI's certificate.
+func TestAllowedClientCNs(t *testing.T) {
+	p := sditest.New(t)
+	st := newStore()
+	mux := http.NewServeMux()
+	if err := Mount(mux, "/sdi", ServerConfig{Inbound: st, AllowedClientCNs: []string{sditest.SdICN}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := p.SdIServer.Clone() // requires a certificate of the CA, any CN
+	url := sditest.Serve(t, cfg, mux)
+	ctx := context.Background()
+	rc := sample(t, "sdi-official/IT01234567890_11111_RC_001.xml")
+	if err := NewSdIClient(p.SdIClient, false, nil).Notifica(ctx, url+"/sdi/TrasmissioneFatture", sdi.RC, "1", "IT01234567890_11111_RC_001.xml", rc); err != nil {
+		t.Fatalf("the SdI refused: %v", err)
+	}
+	err := NewSdIClient(p.HubClient, false, nil).Notifica(ctx, url+"/sdi/TrasmissioneFatture", sdi.RC, "2", "IT01234567890_11111_RC_001.xml", rc)
+	var he *soap.HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusForbidden || !strings.Contains(he.Snippet, "hub.ente.test") {
+		t.Fatalf("another CN: %v", err)
+	}
+	if _, ok := st.note("2", "IT01234567890_11111_RC_001.xml"); ok {
+		t.Fatal("a refused caller's notification was stored")
+	}
+}

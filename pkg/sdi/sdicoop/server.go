@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"snodo/pkg/sdi"
@@ -78,6 +79,32 @@ type ServerConfig struct {
 	MaxInFlight int
 	// Encoding of responses (default: MTOM when the request was MTOM).
 	Encoding soap.ResponseEncoding
+	// AllowedClientCNs, when set, accepts only requests whose verified TLS client
+	// certificate has one of these subject CNs (the SdI's: "Sistema Interscambio
+	// Fattura PA", in test "SistemaInterscambioFatturaPATest"); others get HTTP 403. Use
+	// it when the listener also serves other clients, so tlsconf.Server.ClientCNs cannot.
+	AllowedClientCNs []string
+}
+
+// guard refuses callers whose certificate CN is not allowed.
+func (c *ServerConfig) guard(service string, next http.Handler) http.Handler {
+	if len(c.AllowedClientCNs) == 0 {
+		return next
+	}
+	allowed := slices.Clone(c.AllowedClientCNs)
+	log := c.Logger.With("service", service)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn := ""
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			cn = r.TLS.VerifiedChains[0][0].Subject.CommonName
+		}
+		if !slices.Contains(allowed, cn) {
+			log.Warn("sdi: chiamante non autorizzato (caller not allowed)", "remote", r.RemoteAddr, "cn", cn)
+			http.Error(w, fmt.Sprintf("certificato client %q non autorizzato per %s (client certificate not allowed)", cn, service), http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (c *ServerConfig) defaults() error {
@@ -159,7 +186,11 @@ func NewRicezioneFatture(cfg ServerConfig) (http.Handler, error) {
 		{Name: OpNotificaDecorrenzaTermini, Action: ActionRicezioneDT, Request: xml.Name{Space: NSRicezione, Local: "fileSdI"}, OneWay: true,
 			Handle: notificationHandler(cfg, log, ServiceRicezioneFatture, OpNotificaDecorrenzaTermini, sdi.DT)},
 	}
-	return soap.NewServer(cfg.soapOptions(ServiceRicezioneFatture), ops...)
+	srv, err := soap.NewServer(cfg.soapOptions(ServiceRicezioneFatture), ops...)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.guard(ServiceRicezioneFatture, srv), nil
 }
 
 // NewTrasmissioneFatture serves TrasmissioneFatture: the six one-way notifications to
@@ -177,7 +208,11 @@ func NewTrasmissioneFatture(cfg ServerConfig) (http.Handler, error) {
 			Handle: notificationHandler(cfg, log, ServiceTrasmissioneFatture, op.name, op.tipo),
 		})
 	}
-	return soap.NewServer(cfg.soapOptions(ServiceTrasmissioneFatture), ops...)
+	srv, err := soap.NewServer(cfg.soapOptions(ServiceTrasmissioneFatture), ops...)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.guard(ServiceTrasmissioneFatture, srv), nil
 }
 
 func notificationHandler(cfg ServerConfig, log *slog.Logger, service, op string, tipo sdi.Tipo) func(context.Context, *soap.Request) (any, error) {
