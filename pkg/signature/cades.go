@@ -130,7 +130,8 @@ func openEnvelope(name string, data []byte) (*envelope, error) {
 			"rifirmare identificando il certificato per emittente e numero di serie "+
 			"(signer identified by SubjectKeyIdentifier, as openssl cms -keyid makes: not supported, sign again identifying the certificate by issuer and serial number)")
 	}
-	p7, err := pkcs7.Parse(b)
+	var p7 *pkcs7.PKCS7
+	err = contained(func() (err error) { p7, err = pkcs7.Parse(b); return err })
 	if err != nil {
 		return nil, fail(name, ErrMalformed, err, "busta .p7m non leggibile (.p7m envelope unreadable)")
 	}
@@ -220,7 +221,12 @@ func (v *Verifier) verifyEnvelope(name string, env *envelope) ([]Signature, erro
 
 	// Digest, signing time against the certificate's validity, signature value: the
 	// pkcs7 library checks them for every signer (without a trust store: chains are ours).
-	if err := p7.VerifyWithChainAtTime(nil, time.Time{}); err != nil {
+	err := contained(func() error { return p7.VerifyWithChainAtTime(nil, time.Time{}) })
+	var crash *libraryPanic
+	if errors.As(err, &crash) {
+		return nil, fail(name, ErrMalformed, err, "busta .p7m non verificabile (.p7m envelope cannot be verified)")
+	}
+	if err != nil {
 		var mismatch *pkcs7.MessageDigestMismatchError
 		var timing *pkcs7.SigningTimeNotValidError
 		switch {
@@ -280,6 +286,21 @@ func (v *Verifier) verifyEnvelope(name string, env *envelope) ([]Signature, erro
 		out[i] = s
 	}
 	return out, nil
+}
+
+// libraryPanic is a panic of the pkcs7 library turned into an error: hostile input must
+// end in a refusal, never in a crash of the hub.
+type libraryPanic struct{ value any }
+
+func (p *libraryPanic) Error() string { return fmt.Sprintf("pkcs7 library panic: %v", p.value) }
+
+func contained(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &libraryPanic{r}
+		}
+	}()
+	return f()
 }
 
 // supportedSignatureAlgorithm mirrors what the pkcs7 library verifies: RSA PKCS#1 v1.5
