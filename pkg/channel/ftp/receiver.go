@@ -73,7 +73,7 @@ func newRecv(ep *channel.Endpoint, deps channel.Deps) (*receiver, error) {
 		doneDir: join(dir, set.processed()),
 		rejDir:  join(dir, or(set.Rejected, "rejected")),
 		outDir:  join(dir, set.OutcomeDir),
-		src:     where(ep, dir),
+		src:     strings.TrimSuffix(where(ep, dir), "/"),
 		keyBase: "ftp:" + strings.ToLower(ep.URL.Host) + ":" + dir,
 		seen:    map[string]seenFile{}, warned: map[string]bool{}, pending: map[string]bool{}, tooBig: map[string]bool{},
 	}
@@ -266,9 +266,9 @@ func (r *receiver) scan(ctx context.Context, c *conn, sink channel.Sink) error {
 			continue
 		}
 		claimed := file(r.procDir, name)
-		if err := c.c.Rename(file(r.dir, name), claimed); err != nil {
+		if err := r.claim(c, name, claimed); err != nil {
 			if isReply(err) {
-				continue // gone meanwhile: another hub process claimed it
+				continue // gone meanwhile (another hub process claimed it), or warned
 			}
 			return fmt.Errorf("presa in carico di %s: %w", name, err)
 		}
@@ -294,11 +294,33 @@ func (r *receiver) scan(ctx context.Context, c *conn, sink channel.Sink) error {
 	return nil
 }
 
+// claim renames a listed file into the processing folder. When the rename is refused
+// the folder is created again (an operator may have removed it) and the rename tried
+// once more; a second refusal is logged once per file (the file stays where it is).
+func (r *receiver) claim(c *conn, name, claimed string) error {
+	err := c.c.Rename(file(r.dir, name), claimed)
+	if err == nil || !isReply(err) {
+		return err
+	}
+	if merr := mkdirAll(c.c, r.procDir); merr != nil && !isReply(merr) {
+		return merr
+	}
+	if err = c.c.Rename(file(r.dir, name), claimed); err != nil && isReply(err) && !r.warned[name] {
+		r.warned[name] = true
+		r.log.Warn("presa in carico non riuscita: il server rifiuta lo spostamento in "+r.procDir+"; verificare i permessi (claim refused)",
+			"file", name, "err", err)
+	}
+	return err
+}
+
 // skip tells the files the receiver never takes: hidden and temporary names (uploads
 // in progress) and .done markers (unless the pattern asks for them, as batch does).
 func (r *receiver) skip(name string) bool {
 	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".TEMP") {
 		return true
+	}
+	if r.set.batch() && strings.HasPrefix(name, batch.PrefixOutcome+".") {
+		return true // our own outcome files, when outcome_dir is the inbound folder
 	}
 	return strings.HasSuffix(name, ".done") && !strings.HasSuffix(r.set.pattern(), ".done")
 }

@@ -285,3 +285,53 @@ func TestReceiverDedupKeyStable(t *testing.T) {
 		t.Fatalf("keys across restarts: %q", keys)
 	}
 }
+
+// A processing folder the server cannot use (here a file stands where the folder
+// should be): the file stays in the inbox and the refusal is logged once, not hidden.
+func TestReceiverClaimRefusedIsLogged(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{})
+	putLocal(t, srv.Path("in"), "a.xml", []byte("<a/>"))
+	putLocal(t, srv.Root, "blocco", nil)
+	var logs logBuffer
+	rec := channeltest.NewRecorder()
+	r := newReceiver(t, endpoint(t, srv, "in", &ftp.Settings{Poll: 20 * time.Millisecond, Stable: ftp.StableNone, Processing: "/blocco/lavorazione"}, ""),
+		channel.Deps{Logger: logs.logger()})
+	stop := runFor(t, r, rec)
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	if n := len(rec.Items()); n != 0 {
+		t.Fatalf("%d items", n)
+	}
+	if c := strings.Count(logs.String(), "presa in carico non riuscita"); c != 1 {
+		t.Fatalf("%d claim warnings, want 1:\n%s", c, logs.String())
+	}
+	if _, ok := regularFiles(t, srv.Path("in"))["a.xml"]; !ok {
+		t.Fatal("the file left the inbox")
+	}
+}
+
+// A file that grows past max_size between the listing and the download is cut off
+// while downloading and then refused, after a reconnection.
+func TestReceiverRefusesFileGrownPastLimit(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{})
+	putLocal(t, srv.Path("in"), "cresce.xml", make([]byte, 500))
+	srv.OnRetrieve(func(p string) {
+		if strings.HasSuffix(p, "cresce.xml") {
+			os.WriteFile(srv.Path(p), make([]byte, 1<<20), 0o644)
+		}
+	})
+	rec := channeltest.NewRecorder()
+	r := newReceiver(t, endpoint(t, srv, "in", &ftp.Settings{Poll: 20 * time.Millisecond, Stable: ftp.StableNone, MaxSize: 1000}, ""), channel.Deps{})
+	stop := runFor(t, r, rec)
+	eventually(t, 5*time.Second, "the refusal", func() bool {
+		_, ok := regularFiles(t, srv.Path("in/rejected"))["cresce.xml.errore.txt"]
+		return ok
+	})
+	stop()
+	if n := len(rec.Items()); n != 0 {
+		t.Fatalf("%d items", n)
+	}
+	if got := regularFiles(t, srv.Path("in/.processing")); len(got) != 0 {
+		t.Fatalf("processing folder holds %v", names(got))
+	}
+}

@@ -211,10 +211,10 @@ func (s *Settings) Check(ep *channel.Endpoint) error {
 	if u.Scheme == "ftp" && (ep.TLS.CAFile != "" || ep.TLS.CertFile != "" || ep.TLS.MinVersion != "") {
 		add("impostazioni TLS con ftp://: usare ftps:// per FTP su TLS esplicito (TLS settings need an ftps:// URL)")
 	}
-	for name, v := range map[string]string{"dir": s.Dir, "processing": s.Processing, "processed": s.Processed,
-		"rejected": s.Rejected, "outcome_dir": s.OutcomeDir} {
-		if hasControl(v) {
-			add("%s %q: caratteri di controllo non ammessi (control characters not allowed)", name, v)
+	for _, f := range []struct{ name, v string }{{"dir", s.Dir}, {"processing", s.Processing}, {"processed", s.Processed},
+		{"rejected", s.Rejected}, {"outcome_dir", s.OutcomeDir}} {
+		if hasControl(f.v) {
+			add("%s %q: caratteri di controllo non ammessi (control characters not allowed)", f.name, f.v)
 		}
 	}
 	if s.Pattern != "" {
@@ -237,10 +237,12 @@ func (s *Settings) Check(ep *channel.Endpoint) error {
 	check("stable", s.Stable, StableListing, StableDone, StableNone)
 	check("after", s.After, "move", "delete")
 	check("batch", s.Batch, BatchIntermediaMarche)
-	for name, d := range map[string]time.Duration{"connect_timeout": s.ConnectTimeout, "timeout": s.Timeout,
-		"poll": s.Poll, "flush_every": s.FlushEvery} {
-		if d < 0 {
-			add("%s: %s negativo (negative duration)", name, d)
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"connect_timeout", s.ConnectTimeout}, {"timeout", s.Timeout}, {"poll", s.Poll}, {"flush_every", s.FlushEvery}} {
+		if f.d < 0 {
+			add("%s: %s negativo (negative duration)", f.name, f.d)
 		}
 	}
 	if s.MaxConns < 0 || s.MaxConns > 32 {

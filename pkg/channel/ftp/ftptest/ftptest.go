@@ -65,6 +65,7 @@ type Server struct {
 	faults    []*fault
 	logins    int
 	events    []string
+	onGet     func(remotePath string)
 }
 
 type fault struct {
@@ -282,6 +283,14 @@ func (s *Server) FailUpload(match func(remotePath string) bool, after int64) {
 	s.faults = append(s.faults, &fault{match: match, after: after})
 }
 
+// OnRetrieve calls fn before the server opens a file for download (RETR), so a test
+// can change the file between a listing and the download.
+func (s *Server) OnRetrieve(fn func(remotePath string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onGet = fn
+}
+
 // ListExtra makes listings of the remote folder dir also show files with these names
 // (which do not exist): what a broken or hostile server may send.
 func (s *Server) ListExtra(dir string, names ...string) {
@@ -357,6 +366,16 @@ func (d *driver) Rename(ctx *server.Context, from, to string) error {
 	}
 	d.s.event("RNTO %s %s", from, to)
 	return nil
+}
+
+func (d *driver) GetFile(ctx *server.Context, p string, offset int64) (int64, io.ReadCloser, error) {
+	d.s.mu.Lock()
+	fn := d.s.onGet
+	d.s.mu.Unlock()
+	if fn != nil {
+		fn(p)
+	}
+	return d.Driver.GetFile(ctx, p, offset)
 }
 
 func (d *driver) DeleteFile(ctx *server.Context, p string) error {
