@@ -96,9 +96,11 @@ type Sim struct {
 	rules  map[string]Scenario
 	state  *state
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 
 	mu            sync.Mutex
 	fatture       map[sdi.IdentificativoSdI]*fattura
@@ -229,8 +231,14 @@ func (s *Sim) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops pending timers and waits for the work in flight.
+// Close stops pending timers and waits for the work in flight. It may be called more
+// than once.
 func (s *Sim) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Sim) close() error {
 	s.cancel()
 	s.mu.Lock()
 	for id, t := range s.timers {
