@@ -31,6 +31,33 @@ const (
 	KindUnknown                 = Kind("sconosciuto") // claims to be PEC with an unknown type
 )
 
+// Descrizione names the kind for people, Italian then English.
+func (k Kind) Descrizione() string {
+	switch k {
+	case KindPostaCertificata:
+		return "busta di trasporto (transport envelope)"
+	case KindAccettazione:
+		return "ricevuta di accettazione (acceptance receipt)"
+	case KindNonAccettazione:
+		return "avviso di non accettazione (non-acceptance notice)"
+	case KindPresaInCarico:
+		return "ricevuta di presa in carico (take-charge receipt)"
+	case KindAvvenutaConsegna:
+		return "ricevuta di avvenuta consegna (delivery receipt)"
+	case KindErroreConsegna:
+		return "avviso di mancata consegna (non-delivery notice)"
+	case KindPreavvisoErroreConsegna:
+		return "preavviso di mancata consegna, 12 ore (delivery timeout warning)"
+	case KindRilevazioneVirus:
+		return "avviso di rilevazione virus (virus notice)"
+	case KindAnomalia:
+		return "busta di anomalia (anomaly envelope)"
+	case KindNonPEC:
+		return "non è una PEC (not a PEC)"
+	}
+	return "tipo PEC sconosciuto (unknown PEC type)"
+}
+
 // IsReceipt reports whether k is a receipt or notice about a message sent (as opposed to
 // an envelope carrying a message received).
 func (k Kind) IsReceipt() bool {
