@@ -177,8 +177,12 @@ type pecSimOut struct {
 	b  bytes.Buffer
 }
 
-func (s *pecSimOut) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *pecSimOut) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *pecSimOut) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *pecSimOut) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestPECSimCommand runs `snodo pec-sim` in-process, sends a PEC through it and reads
 // the certificates it wrote, then inspects a receipt with them.
@@ -216,7 +220,12 @@ func TestPECSimCommand(t *testing.T) {
 	var mu sync.Mutex
 	c, err := mailbox.NewConsumer(mailbox.IMAPConfig{Endpoint: mailbox.Endpoint{Addr: m[2], Security: mailbox.Plain,
 		Username: "protocollo@pec.comune.example.it", Password: "pw"}, PollInterval: 50 * time.Millisecond},
-		func(_ context.Context, d *mailbox.Delivery) error { mu.Lock(); got = append(got, d); mu.Unlock(); return nil }, nil)
+		func(_ context.Context, d *mailbox.Delivery) error {
+			mu.Lock()
+			got = append(got, d)
+			mu.Unlock()
+			return nil
+		}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
