@@ -2,6 +2,8 @@ package signature
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"os"
@@ -88,6 +90,8 @@ type template struct {
 	noSPRef          bool
 	noObject         bool
 	rootID           string
+	keyInfoRef       bool   // sign ds:KeyInfo too, as the SdI does
+	signingCert      string // xades:SigningCertificate(V2) element, inside SignedSignatureProperties
 }
 
 const (
@@ -118,6 +122,9 @@ func (tp template) render() string {
 		b.WriteString(`<ds:Reference URI="` + tp.docURI + `"><ds:Transforms>` + tp.docTr + `</ds:Transforms>`)
 		b.WriteString(`<ds:DigestMethod Algorithm="` + tp.digest + `"/><ds:DigestValue/></ds:Reference>`)
 	}
+	if tp.keyInfoRef {
+		b.WriteString(`<ds:Reference URI="#KI"><ds:DigestMethod Algorithm="` + tp.digest + `"/><ds:DigestValue/></ds:Reference>`)
+	}
 	if !tp.noSPRef {
 		b.WriteString(`<ds:Reference URI="#SP1" Type="http://uri.etsi.org/01903#SignedProperties">`)
 		if tp.spTr != "" {
@@ -125,14 +132,26 @@ func (tp template) render() string {
 		}
 		b.WriteString(`<ds:DigestMethod Algorithm="` + tp.digest + `"/><ds:DigestValue/></ds:Reference>`)
 	}
-	b.WriteString(`</ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo>`)
+	b.WriteString(`</ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo Id="KI"><ds:X509Data/></ds:KeyInfo>`)
 	if !tp.noObject {
 		b.WriteString(`<ds:Object><xades:QualifyingProperties xmlns:xades="http://uri.etsi.org/01903/v1.3.2#" Target="#S1">`)
-		b.WriteString(`<xades:SignedProperties Id="SP1"><xades:SignedSignatureProperties><xades:SigningTime>2020-01-02T03:04:05+01:00</xades:SigningTime>`)
+		b.WriteString(`<xades:SignedProperties Id="SP1"><xades:SignedSignatureProperties><xades:SigningTime>2020-01-02T03:04:05+01:00</xades:SigningTime>` + tp.signingCert)
 		b.WriteString(`</xades:SignedSignatureProperties></xades:SignedProperties></xades:QualifyingProperties></ds:Object>`)
 	}
 	b.WriteString("</ds:Signature></doc>\n<!-- dopo -->\n")
 	return b.String()
+}
+
+// signingCertificate renders a xades:SigningCertificate(V2) naming the certificate der.
+func signingCertificate(tag, hash string, der []byte) string {
+	alg, sum := nsDSig+"sha1", sha1.Sum(der)
+	digest := sum[:]
+	if hash == "sha256" {
+		s := sha256.Sum256(der)
+		alg, digest = nsXMLEnc+"sha256", s[:]
+	}
+	return `<xades:` + tag + `><xades:Cert><xades:CertDigest><ds:DigestMethod Algorithm="` + alg + `"/><ds:DigestValue>` +
+		base64.StdEncoding.EncodeToString(digest) + `</ds:DigestValue></xades:CertDigest></xades:Cert></xades:` + tag + `>`
 }
 
 // TestXAdESInteropXmlsec1 has xmlsec1 sign templates using every canonicalization and
@@ -185,6 +204,14 @@ func TestXAdESInteropXmlsec1(t *testing.T) {
 		}), false, nil, false, false},
 		{"ecdsa-sha256", with(func(tp *template) { tp.sigAlg = nsDSigMore + "ecdsa-sha256" }), true, nil, false, false},
 		{"ecdsa-sha512", with(func(tp *template) { tp.sigAlg, tp.digest = nsDSigMore+"ecdsa-sha512", nsXMLEnc+"sha512" }), true, nil, false, false},
+		{"signed KeyInfo, as the SdI does", with(func(tp *template) { tp.keyInfoRef = true }), false, nil, true, false},
+		{"SigningCertificate v1, SHA-1", with(func(tp *template) { tp.signingCert = signingCertificate("SigningCertificate", "sha1", p.rsa.Cert.Raw) }), false, nil, true, false},
+		{"SigningCertificateV2, SHA-256", with(func(tp *template) {
+			tp.signingCert = signingCertificate("SigningCertificateV2", "sha256", p.rsa.Cert.Raw)
+		}), false, nil, true, false},
+		{"SigningCertificateV2 of another certificate", with(func(tp *template) {
+			tp.signingCert = signingCertificate("SigningCertificateV2", "sha256", p.ec.Cert.Raw)
+		}), false, ErrSigningCertificate, false, false},
 		{"plain XMLDSig, no XAdES", with(func(tp *template) { tp.noObject, tp.noSPRef = true, true }), false, nil, false, true},
 		{"document not covered", with(func(tp *template) { tp.noDocRef = true }), false, ErrSignatureValue, false, false},
 		{"SignedProperties not signed", with(func(tp *template) { tp.noSPRef = true }), false, ErrSignedProperties, false, false},
@@ -222,6 +249,11 @@ func TestXAdESInteropXmlsec1(t *testing.T) {
 			// One changed character of the document breaks what xmlsec1 signed.
 			_, err = (&Verifier{IntegrityOnly: true}).Verify(c.name, bytes.Replace(data, []byte("testo"), []byte("Testo"), 1))
 			wantClass(t, err, ErrContentAltered)
+			if c.tp.keyInfoRef {
+				// Whitespace added inside the signed KeyInfo: the certificate is intact, its reference is not.
+				_, err = (&Verifier{IntegrityOnly: true}).Verify(c.name, bytes.Replace(data, []byte("<ds:X509Data>"), []byte("<ds:X509Data> "), 1))
+				wantClass(t, err, ErrSigningCertificate)
+			}
 		})
 	}
 }
