@@ -151,3 +151,40 @@ func TestSample12001Trusted(t *testing.T) {
 	_, err = v.Verify("12001", data)
 	wantClass(t, err, ErrUntrustedCA)
 }
+
+// TestVerifyConcurrent shares one Verifier between goroutines verifying different
+// files (run with -race).
+func TestVerifyConcurrent(t *testing.T) {
+	p := thePKI(t)
+	v := p.verifier()
+	p7m, err := p.signer(p.rsa).SignCAdES([]byte(invoiceXML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xades, err := p.signer(p.ec).SignXAdES([]byte(invoiceXML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for i := range 8 {
+		go func() {
+			var err error
+			for range 20 {
+				if i%2 == 0 {
+					_, err = v.Verify("a.p7m", p7m)
+				} else {
+					_, err = v.Verify("a.xml", xades)
+				}
+				if err != nil {
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -29,7 +29,8 @@ import (
 
 // Signer makes CAdES-BES and XAdES-BES signatures with one key and certificate, as the
 // hub does for the active cycle (invoices an ente sends through the hub's signature).
-// Both use SHA-256; RSA keys sign with PKCS#1 v1.5, ECDSA keys with ECDSA.
+// Both use SHA-256; RSA keys sign with PKCS#1 v1.5, ECDSA keys with ECDSA. A Signer is
+// safe for concurrent use when its Key is (as Go's RSA and ECDSA keys are).
 type Signer struct {
 	Key   crypto.Signer
 	Cert  *x509.Certificate

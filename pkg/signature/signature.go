@@ -188,7 +188,8 @@ func (r *Result) add(s Signature) {
 }
 
 // Verifier checks signatures. The zero value checks integrity and refuses every
-// certificate chain (no trust anchors); set Trust.
+// certificate chain (no trust anchors); set Trust. A Verifier is safe for concurrent use
+// once configured (its TrustStore included: load it, then share it).
 type Verifier struct {
 	// Trust holds the anchors certificate chains must reach.
 	Trust *TrustStore
