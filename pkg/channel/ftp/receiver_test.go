@@ -56,15 +56,15 @@ func TestReceiverSkipsFileStillBeingWritten(t *testing.T) {
 	srv := ftptest.Start(t, ftptest.Options{})
 	os.MkdirAll(srv.Path("in"), 0o755)
 	rec := channeltest.NewRecorder()
-	r := newReceiver(t, endpoint(t, srv, "in", &ftp.Settings{Poll: 25 * time.Millisecond, StableFor: 400 * time.Millisecond}, ""), channel.Deps{})
+	r := newReceiver(t, endpoint(t, srv, "in", &ftp.Settings{Poll: 25 * time.Millisecond, StableFor: 1500 * time.Millisecond}, ""), channel.Deps{})
 	stop := runFor(t, r, rec)
 	defer stop()
 	data := bytes.Repeat([]byte("<riga/>\n"), 40000)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// 8 chunks, 150ms apart: the size changes well within the 400ms window.
-		slowUpload(t, srv, "/in/lento.xml", data, 8, 150*time.Millisecond)
+		// 10 chunks, 100ms apart: the size changes well within the 1.5s window.
+		slowUpload(t, srv, "/in/lento.xml", data, 10, 100*time.Millisecond)
 	}()
 	<-done
 	if n := len(rec.Items()); n != 0 {
@@ -269,16 +269,24 @@ func TestReceiverSameNameWhileClaimed(t *testing.T) {
 
 func TestReceiverDedupKeyStable(t *testing.T) {
 	srv := ftptest.Start(t, ftptest.Options{})
+	var mu sync.Mutex
 	var keys []string
 	sink := channel.SinkFunc(func(ctx context.Context, in channel.Inbound) (channel.Accepted, error) {
+		mu.Lock()
 		keys = append(keys, in.DedupKey)
+		mu.Unlock()
 		return channel.Accepted{}, errors.New("refused")
 	})
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(keys)
+	}
 	ep := endpoint(t, srv, "in", &ftp.Settings{Poll: time.Hour, Stable: ftp.StableNone}, "")
 	putLocal(t, srv.Path("in"), "a.xml", []byte("<a/>"))
-	for range 2 {
+	for run := 1; run <= 2; run++ {
 		stop := runFor(t, newReceiver(t, ep, channel.Deps{}), sink)
-		time.Sleep(100 * time.Millisecond)
+		eventually(t, 10*time.Second, "the hand-over", func() bool { return count() >= run })
 		stop()
 	}
 	if len(keys) != 2 || keys[0] != keys[1] || !strings.Contains(keys[0], "a.xml") {
@@ -297,7 +305,8 @@ func TestReceiverClaimRefusedIsLogged(t *testing.T) {
 	r := newReceiver(t, endpoint(t, srv, "in", &ftp.Settings{Poll: 20 * time.Millisecond, Stable: ftp.StableNone, Processing: "/blocco/lavorazione"}, ""),
 		channel.Deps{Logger: logs.logger()})
 	stop := runFor(t, r, rec)
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, 10*time.Second, "the warning", func() bool { return strings.Contains(logs.String(), "presa in carico non riuscita") })
+	time.Sleep(200 * time.Millisecond) // more listings: still one warning
 	stop()
 	if n := len(rec.Items()); n != 0 {
 		t.Fatalf("%d items", n)
