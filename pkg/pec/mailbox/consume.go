@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,12 +38,29 @@ const (
 // KeywordProcessed marks a message the hub has committed (AckFlag).
 const KeywordProcessed imap.Flag = "$Processed"
 
+// KeywordQuarantined marks a quarantined message on a server without MOVE.
+const KeywordQuarantined imap.Flag = "$Quarantined"
+
+// QuarantineError, returned by a Handler, sets a message aside instead of handing it
+// over again: the consumer moves it to IMAPConfig.Quarantine with a note beside it that
+// says why (or, without MOVE, flags it $Quarantined), and goes on. The message stays on
+// the server, whole: nothing is lost, and an operator finds it with its reason.
+type QuarantineError struct{ Reason string }
+
+func (e *QuarantineError) Error() string { return "quarantena (quarantine): " + e.Reason }
+
+// Quarantine returns a QuarantineError with reason (Italian, then English).
+func Quarantine(reason string) error { return &QuarantineError{Reason: reason} }
+
 // IMAPConfig configures a Consumer.
 type IMAPConfig struct {
 	Endpoint
 	Mailbox string // folder to read; default "INBOX"
 	Ack     Ack    // default AckFlag
 	MoveTo  string // destination for AckMove (created when missing); default "Processed"
+	// Quarantine is the folder for messages the handler quarantines (created when
+	// missing); default "Quarantena".
+	Quarantine string
 	// PollInterval is the polling period: the only trigger when the server has no
 	// IDLE, a safety net beside IDLE otherwise. Default 30 s.
 	PollInterval time.Duration
@@ -140,12 +158,13 @@ type Consumer struct {
 	key     string
 	wake    chan struct{}
 
-	mu        sync.Mutex
-	connected bool
-	lastErr   error
-	handled   int
-	failed    map[uint32]retry // per UID, this UIDVALIDITY
-	validity  uint32
+	mu          sync.Mutex
+	connected   bool
+	lastErr     error
+	handled     int
+	quarantined int
+	failed      map[uint32]retry // per UID, this UIDVALIDITY
+	validity    uint32
 	// rescanBelow: after a UIDVALIDITY change, messages with a lower UID were present
 	// at the change and may have been committed already.
 	rescanBelow imap.UID
@@ -180,6 +199,12 @@ func NewConsumer(cfg IMAPConfig, h Handler, log *slog.Logger) (*Consumer, error)
 		}
 	default:
 		return nil, fmt.Errorf("mailbox: IMAP %s: ack %q non previsto: flag o move (unknown ack mode)", cfg.Addr, cfg.Ack)
+	}
+	if cfg.Quarantine == "" {
+		cfg.Quarantine = "Quarantena"
+	}
+	if cfg.Quarantine == cfg.Mailbox || (cfg.Ack == AckMove && cfg.Quarantine == cfg.MoveTo) {
+		return nil, fmt.Errorf("mailbox: IMAP %s: la cartella di quarantena deve essere diversa dalle altre (quarantine folder must differ)", cfg.Addr)
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 30 * time.Second
@@ -434,7 +459,7 @@ func (c *Consumer) cycle(ctx context.Context, cl *imapclient.Client) (time.Durat
 	if err != nil {
 		return 0, err
 	}
-	crit := &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
+	crit := &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted, KeywordQuarantined}}
 	if c.cfg.Ack == AckFlag {
 		crit.NotFlag = append(crit.NotFlag, KeywordProcessed)
 	}
@@ -503,7 +528,23 @@ func (c *Consumer) cycle(ctx context.Context, cl *imapclient.Client) (time.Durat
 		if d.Oversize {
 			log.Warn("messaggio oltre la dimensione massima: consegnato troncato per la quarantena (message beyond the maximum size: handed over truncated for quarantine)", "size", m.RFC822Size, "max", c.cfg.MaxSize)
 		}
-		if err := c.handler(ctx, d); err != nil {
+		herr := c.handler(ctx, d)
+		var qe *QuarantineError
+		if errors.As(herr, &qe) {
+			if ctx.Err() != nil {
+				return 0, nil
+			}
+			if err := c.quarantine(cl, m, d, qe.Reason); err != nil {
+				return 0, err
+			}
+			c.mu.Lock()
+			delete(c.failed, uid)
+			c.quarantined++
+			c.mu.Unlock()
+			log.Error("messaggio in quarantena (message quarantined)", "reason", qe.Reason, "folder", c.cfg.Quarantine)
+			continue
+		}
+		if err := herr; err != nil {
 			c.mu.Lock()
 			r := c.failed[uid]
 			r.n++
@@ -530,6 +571,67 @@ func (c *Consumer) cycle(ctx context.Context, cl *imapclient.Client) (time.Durat
 		log.Info("messaggio acquisito e riconosciuto (message committed and acknowledged)", "size", m.RFC822Size, "ack", c.cfg.Ack)
 	}
 	return retryIn, nil
+}
+
+// Quarantined counts the messages quarantined since the consumer started.
+func (c *Consumer) Quarantined() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.quarantined
+}
+
+// quarantine files a note with the reason in the quarantine folder and moves the
+// message there (or flags it $Quarantined when the server has no MOVE).
+func (c *Consumer) quarantine(cl *imapclient.Client, m *imapclient.FetchMessageBuffer, d *Delivery, reason string) error {
+	set := imap.UIDSetNum(m.UID)
+	if !cl.Caps().Has(imap.CapMove) && !cl.Caps().Has(imap.CapIMAP4rev2) {
+		if err := cl.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen, KeywordQuarantined}}, nil).Close(); err != nil {
+			return fmt.Errorf("STORE %s UID %d: %w", KeywordQuarantined, m.UID, err)
+		}
+		return nil
+	}
+	if err := cl.Create(c.cfg.Quarantine, nil).Wait(); err != nil {
+		c.log.Debug("CREATE quarantena", "folder", c.cfg.Quarantine, "err", err)
+	}
+	subject := d.MessageID
+	if m.Envelope != nil && m.Envelope.Subject != "" {
+		subject = m.Envelope.Subject
+	}
+	note := quarantineNote(c.cfg.Username, d, subject, reason)
+	ap := cl.Append(c.cfg.Quarantine, int64(len(note)), &imap.AppendOptions{Flags: []imap.Flag{KeywordQuarantined}})
+	if _, err := ap.Write(note); err != nil {
+		ap.Close()
+		return fmt.Errorf("APPEND nota di quarantena: %w", err)
+	}
+	if err := ap.Close(); err != nil {
+		return fmt.Errorf("APPEND nota di quarantena: %w", err)
+	}
+	if _, err := ap.Wait(); err != nil {
+		return fmt.Errorf("APPEND nota di quarantena in %s: %w", c.cfg.Quarantine, err)
+	}
+	if _, err := cl.Move(set, c.cfg.Quarantine).Wait(); err != nil {
+		return fmt.Errorf("MOVE UID %d in %s: %w", m.UID, c.cfg.Quarantine, err)
+	}
+	return nil
+}
+
+// quarantineNote is the message filed beside a quarantined one: what, when, why.
+func quarantineNote(user string, d *Delivery, subject, reason string) []byte {
+	var b strings.Builder
+	clean := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	id := d.MessageID
+	if id == "" {
+		id = "(senza Message-ID)"
+	}
+	fmt.Fprintf(&b, "From: snodo <%s>\r\nTo: <%s>\r\n", clean(user), clean(user))
+	fmt.Fprintf(&b, "Subject: %s\r\n", mime.QEncoding.Encode("utf-8", clean("QUARANTENA: "+subject)))
+	fmt.Fprintf(&b, "Date: %s\r\nMessage-ID: <quarantena.%d.%d.%d@snodo.invalid>\r\n", time.Now().Format(time.RFC1123Z), d.UIDValidity, d.UID, time.Now().UnixNano())
+	fmt.Fprintf(&b, "X-Snodo-Quarantena: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n", clean(id))
+	fmt.Fprintf(&b, "Il messaggio %s (UID %d, %d byte) è stato messo in quarantena da snodo.\r\n", id, d.UID, d.Size)
+	fmt.Fprintf(&b, "The message %s was quarantined by snodo.\r\n\r\nMotivo (reason):\r\n%s\r\n\r\n", id, strings.ReplaceAll(clean(reason), "; ", ";\r\n"))
+	b.WriteString("Il messaggio originale è in questa cartella, intatto: correggere la causa e riportarlo nella cartella di origine per un nuovo tentativo.\r\n")
+	b.WriteString("(The original is in this folder, untouched: fix the cause and move it back to retry.)\r\n")
+	return []byte(b.String())
 }
 
 func minPositive(a, b time.Duration) time.Duration {

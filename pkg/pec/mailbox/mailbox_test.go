@@ -181,6 +181,13 @@ func parsed(t testing.TB, s *sim.Sim, st *store) map[pec.Kind][]*pec.Envelope {
 // imapFlags lists the messages of a folder: Message-ID → flags.
 func imapFlags(t testing.TB, s *sim.Sim, user, pass, folder string) map[string][]imap.Flag {
 	t.Helper()
+	flags, _ := imapFolder(t, s, user, pass, folder)
+	return flags
+}
+
+// imapFolder lists the messages of a folder: Message-ID → flags and → raw bytes.
+func imapFolder(t testing.TB, s *sim.Sim, user, pass, folder string) (map[string][]imap.Flag, map[string][]byte) {
+	t.Helper()
 	opts := &imapclient.Options{TLSConfig: s.ClientTLS()}
 	var c *imapclient.Client
 	var err error
@@ -203,18 +210,22 @@ func imapFlags(t testing.TB, s *sim.Sim, user, pass, folder string) map[string][
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string][]imap.Flag{}
+	out, bodies := map[string][]imap.Flag{}, map[string][]byte{}
 	if sel.NumMessages == 0 {
-		return out
+		return out, bodies
 	}
-	msgs, err := c.Fetch(imap.SeqSetNum(seq(sel.NumMessages)...), &imap.FetchOptions{Flags: true, Envelope: true}).Collect()
+	section := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := c.Fetch(imap.SeqSetNum(seq(sel.NumMessages)...), &imap.FetchOptions{Flags: true, Envelope: true,
+		BodySection: []*imap.FetchItemBodySection{section}}).Collect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range msgs {
-		out[pec.NormalizeMessageID(m.Envelope.MessageID)] = m.Flags
+		id := pec.NormalizeMessageID(m.Envelope.MessageID)
+		out[id] = m.Flags
+		bodies[id] = m.FindBodySection(section)
 	}
-	return out
+	return out, bodies
 }
 
 func seq(n uint32) []uint32 {
@@ -721,5 +732,61 @@ func TestHostileMailKeepsConsumerRunning(t *testing.T) {
 		if _, err := pec.Parse("x", dd.Raw, pec.Options{}); err == nil {
 			t.Fatalf("hostile message UID %d parsed as a valid PEC", dd.UID)
 		}
+	}
+}
+
+// TestQuarantine: a message the handler quarantines is moved aside with a note that
+// says why (or flagged where MOVE is missing), and the consumer goes on.
+func TestQuarantine(t *testing.T) {
+	for _, noMove := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noMove=%v", noMove), func(t *testing.T) {
+			s := startSim(t, func(c *sim.Config) { c.NoMove = noMove })
+			bad, badID, _ := compose.Build(compose.Mail{From: "x@pec.fatturapa.it", To: []string{ente}, Subject: "sospetto", Text: "t"})
+			good, goodID, _ := compose.Build(compose.Mail{From: "x@pec.fatturapa.it", To: []string{ente}, Subject: "buono", Text: "t"})
+			s.Deliver(ente, bad)
+			s.Deliver(ente, good)
+			st := newStore()
+			st.failFor = func(d *mailbox.Delivery) error {
+				if d.MessageID == badID {
+					return mailbox.Quarantine("firma non valida (invalid signature)")
+				}
+				return nil
+			}
+			c, _, _ := consumer(t, s, ente, entePass, st, nil)
+			waitFor(t, "good message", func() bool { ok, _ := st.known(context.Background(), goodID); return ok })
+			waitFor(t, "quarantined", func() bool { return c.Quarantined() == 1 })
+			time.Sleep(300 * time.Millisecond) // more poll cycles: the quarantined one must not come back
+			if _, calls := st.count(); calls != 2 {
+				t.Fatalf("%d hand-overs, want 2", calls)
+			}
+			inbox := imapFlags(t, s, ente, entePass, "INBOX")
+			if noMove {
+				if !hasFlag(inbox[badID], mailbox.KeywordQuarantined) {
+					t.Fatalf("INBOX flags %v", inbox)
+				}
+				return
+			}
+			if _, still := inbox[badID]; still {
+				t.Fatal("quarantined message still in INBOX")
+			}
+			q, bodies := imapFolder(t, s, ente, entePass, "Quarantena")
+			if _, ok := q[badID]; !ok || len(q) != 2 {
+				t.Fatalf("quarantine folder %v", q)
+			}
+			if !bytes.Equal(bodies[badID], bad) {
+				t.Fatal("quarantined message altered")
+			}
+			var note []byte
+			for id, b := range bodies {
+				if id != badID {
+					note = b
+				}
+			}
+			for _, want := range []string{"QUARANTENA", badID, "firma non valida (invalid signature)", "X-Snodo-Quarantena: " + badID} {
+				if !bytes.Contains(note, []byte(want)) {
+					t.Errorf("note lacks %q:\n%s", want, note)
+				}
+			}
+		})
 	}
 }

@@ -79,6 +79,8 @@ type Config struct {
 	IMAPAddr string // default 127.0.0.1:0
 	// NoIdle hides the IDLE capability, to exercise clients' polling fallback.
 	NoIdle bool
+	// NoMove hides MOVE (and IMAP4rev2), as older servers do.
+	NoMove bool
 	// MaxMessageBytes is the PEC size limit (size × recipients); beyond it the sender
 	// gets a non-accettazione. Default DefaultMaxMessageBytes. SMTP itself refuses
 	// messages beyond twice the limit.
@@ -404,8 +406,14 @@ func (s *Sim) StartIMAP() error {
 		return fmt.Errorf("sim: IMAP listen %s: %w", addr, err)
 	}
 	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}
-	if s.cfg.NoIdle {
-		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}}
+	if s.cfg.NoIdle || s.cfg.NoMove {
+		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
+		if !s.cfg.NoIdle {
+			caps[imap.CapIdle] = struct{}{}
+		}
+		if !s.cfg.NoMove {
+			caps[imap.CapMove] = struct{}{}
+		}
 	}
 	opts := &imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
