@@ -7,6 +7,7 @@ package ftp
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/ftp/ftptest"
 	"snodo/pkg/message"
+	"snodo/pkg/testpki"
 )
 
 var benchSizes = []struct {
@@ -107,6 +109,45 @@ func BenchmarkPush(b *testing.B) {
 	}
 }
 
+// BenchmarkPushTLS: the cost of a connection per Send over explicit FTPS (a TLS
+// handshake each time) against the kept connections of the pool.
+func BenchmarkPushTLS(b *testing.B) {
+	ca := testpki.MustCA("bench CA")
+	srvCert, err := ca.Server("127.0.0.1", testpki.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	caFile, err := ca.WriteFile(b.TempDir(), "ca")
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("<Fattura/>\n"), 1000)[:10<<10]
+	for _, v := range []struct {
+		name string
+		idle time.Duration
+	}{{"10KB/snodo", 0}, {"10KB/snodo-conn-per-send", -1}} {
+		b.Run(v.name, func(b *testing.B) {
+			srv := ftptest.Start(b, ftptest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{srvCert.TLS()}}})
+			ep := benchEndpoint(srv, "out", &Settings{IdleTimeout: v.idle})
+			ep.TLS.CAFile = caFile
+			s, err := newSender(ep, channel.Deps{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			b.SetBytes(int64(len(data)))
+			for i := 0; b.Loop(); i++ {
+				name := fmt.Sprintf("f%03d.xml", i%100)
+				d := &channel.Delivery{MessageID: message.ID(name), FileName: name, Files: []message.File{{Name: name, Role: message.RoleMain, Data: data}}}
+				if _, err := s.Send(context.Background(), d); err != nil {
+					b.Fatal(err)
+				}
+			}
+			filesPerSecond(b, b.N)
+		})
+	}
+}
+
 type countingSink struct{ n atomic.Int64 }
 
 func (c *countingSink) Accept(ctx context.Context, in channel.Inbound) (channel.Accepted, error) {
@@ -164,6 +205,7 @@ func BenchmarkPoll(b *testing.B) {
 						b.Fatal(err)
 					}
 					var buf bytes.Buffer
+					buf.Grow(int(e.Size))
 					io.Copy(&buf, r)
 					r.Close()
 					if err := c.Rename(claimed, "in/processed/"+e.Name); err != nil {
