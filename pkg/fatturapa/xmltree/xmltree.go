@@ -19,6 +19,7 @@ package xmltree
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"iter"
 	"strconv"
@@ -258,20 +259,10 @@ func decodeInput(name string, data []byte) (string, string, error) {
 		return "", enc, &SyntaxError{Name: name, Line: 1, Msg: fmt.Sprintf(
 			"codifica %q non supportata: salvare il file in UTF-8 (encoding %q not supported: save the file as UTF-8)", enc, enc)}
 	}
-	line := 1
-	for i := 0; i < len(data); i++ {
+	if i := controlChar(data); i >= 0 {
 		b := data[i]
-		if b >= 0x20 {
-			continue
-		}
-		if b == '\n' {
-			line++
-			continue
-		}
-		if b != '\t' && b != '\r' {
-			return "", enc, &SyntaxError{Name: name, Line: line, Msg: fmt.Sprintf(
-				"carattere di controllo 0x%02X non ammesso in XML: rimuoverlo (control character 0x%02X is not allowed in XML)", b, b)}
-		}
+		return "", enc, &SyntaxError{Name: name, Line: 1 + bytes.Count(data[:i], []byte("\n")), Msg: fmt.Sprintf(
+			"carattere di controllo 0x%02X non ammesso in XML: rimuoverlo (control character 0x%02X is not allowed in XML)", b, b)}
 	}
 	s := string(data)
 	if !utf8.ValidString(s) {
@@ -288,6 +279,31 @@ func decodeInput(name string, data []byte) (string, string, error) {
 			"o dichiarare la codifica usata (invalid UTF-8: save the file as UTF-8 or declare its encoding)"}
 	}
 	return s, enc, nil
+}
+
+// controlChar returns the index of the first byte below 0x20 other than tab, line
+// feed and carriage return, or -1. It tests eight bytes at a time and looks closer only
+// at words holding a byte below 0x20.
+func controlChar(b []byte) int {
+	const lo, hi = 0x2020202020202020, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if (w-lo)&^w&hi == 0 {
+			continue // no byte below 0x20 (bytes >= 0x80 never set the flag)
+		}
+		for j := i; j < i+8; j++ {
+			if c := b[j]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+				return j
+			}
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return i
+		}
+	}
+	return -1
 }
 
 func trimBOM(b []byte) []byte {
@@ -492,6 +508,15 @@ func (p *parser) content() (*Node, error) {
 			}
 			start := p.pos
 			p.pos += 2
+			if n := p.closes(cur); n > 0 { // the expected end tag, compared in place
+				p.pos += n
+				p.depth--
+				cur = cur.Parent
+				if cur == nil {
+					return root, nil
+				}
+				continue
+			}
 			prefix, local, ok := p.qname()
 			if !ok {
 				return nil, p.errAt(start, "nome mancante nel tag di chiusura (missing name in end tag)")
@@ -573,6 +598,30 @@ func (p *parser) content() (*Node, error) {
 }
 
 func (n *Node) qname() string { return join(n.Prefix, n.Name) }
+
+// closes reports how many bytes from p.pos make the end tag of n (its name, optional
+// white space, '>'), or 0 when they do not.
+func (p *parser) closes(n *Node) int {
+	rest := p.s[p.pos:]
+	i := 0
+	if n.Prefix != "" {
+		if !strings.HasPrefix(rest, n.Prefix) || len(rest) <= len(n.Prefix) || rest[len(n.Prefix)] != ':' {
+			return 0
+		}
+		i = len(n.Prefix) + 1
+	}
+	if !strings.HasPrefix(rest[i:], n.Name) {
+		return 0
+	}
+	i += len(n.Name)
+	for i < len(rest) && isSpace(rest[i]) {
+		i++
+	}
+	if i >= len(rest) || rest[i] != '>' {
+		return 0
+	}
+	return i + 1
+}
 
 func join(prefix, local string) string {
 	if prefix == "" {
@@ -683,7 +732,7 @@ func (p *parser) appendText(n *Node, from, to int) error {
 	if (n.FirstChild != nil || n.text != "") && blank(raw) {
 		return nil // indentation between child elements: not data
 	}
-	if strings.Contains(raw, "]]>") {
+	if strings.IndexByte(raw, ']') >= 0 && strings.Contains(raw, "]]>") {
 		return p.errAt(from, "sequenza ']]>' non ammessa nel testo (']]>' is not allowed in text)")
 	}
 	t, err := p.decode(raw, from, false)

@@ -346,3 +346,17 @@ func BenchmarkParse(b *testing.B) {
 		}
 	})
 }
+
+func TestControlChar(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+	}{
+		{"", -1}, {"abc", -1}, {"a\tb\nc\rd", -1}, {"\x01", 0}, {"0123456789\x1f", 10}, {"01234567\x00", 8},
+		{"\xc3\xa0\xc3\xa0\xc3\xa0\xc3\xa0\x7f", -1}, {"\x80\x81\x82\x83\x84\x85\x86\x87\x08", 8}, {"        \n       \x0b", 16},
+	} {
+		if got := controlChar([]byte(c.in)); got != c.want {
+			t.Errorf("controlChar(%q) = %d, want %d", c.in, got, c.want)
+		}
+	}
+}
