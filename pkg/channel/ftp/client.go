@@ -389,8 +389,8 @@ func (p *pool) shutdown() {
 // (ftp://host/%2Fin → "/in").
 func baseDir(p string) string {
 	p = strings.TrimPrefix(p, "/")
-	if p == "" {
-		return ""
+	if p == "" || p == "/" {
+		return p
 	}
 	return strings.TrimSuffix(p, "/")
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -48,6 +49,7 @@ type receiver struct {
 	tooBig map[string]bool
 	// retryClaimed asks the next cycle to hand over the processing folder again.
 	retryClaimed bool
+	started      bool
 }
 
 type seenFile struct {
@@ -81,28 +83,52 @@ func newRecv(ep *channel.Endpoint, deps channel.Deps) (*receiver, error) {
 	return r, nil
 }
 
-// Run polls the folder until ctx is cancelled. Connection failures are logged and
-// retried at the next poll; files claimed but not handed over are handed over again
-// at start and after every failure.
+// Run polls the folder until ctx is cancelled. When the server cannot be reached the
+// next attempts back off (doubling from poll up to two minutes, with jitter); files
+// claimed but not handed over are handed over again at start and after every failure.
 func (r *receiver) Run(ctx context.Context, sink channel.Sink) error {
 	r.cleanLocal()
-	recover := true
-	t := time.NewTicker(r.set.poll())
-	defer t.Stop()
 	defer r.disconnect()
+	failures := 0
+	t := time.NewTimer(0)
+	defer t.Stop()
 	for {
-		err := r.cycle(ctx, sink, recover || r.retryClaimed)
-		recover = err != nil
-		if err != nil && ctx.Err() == nil {
-			r.log.Warn("lettura della cartella FTP non riuscita; riprovo al prossimo giro (FTP poll failed; retrying)", "err", err)
-			r.disconnect()
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+		err := r.cycle(ctx, sink, failures > 0 || r.retryClaimed || !r.started)
+		r.started = true
+		wait := r.set.poll()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			failures++
+			wait = backoff(wait, failures)
+			r.log.Warn("lettura della cartella FTP non riuscita; riprovo (FTP poll failed; retrying)",
+				"err", err, "failures", failures, "retry_in", wait.Round(time.Millisecond))
+			r.disconnect()
+		case failures > 0:
+			r.log.Info("cartella FTP di nuovo raggiungibile (FTP folder reachable again)", "after_failures", failures)
+			failures = 0
+		}
+		t.Reset(wait)
 	}
+}
+
+// backoff is the wait after n consecutive failures: poll doubled n-1 times, at most
+// two minutes (or poll, when longer), plus up to 20% jitter so that many endpoints of
+// one server do not reconnect in step.
+func backoff(poll time.Duration, n int) time.Duration {
+	limit := max(poll, 2*time.Minute)
+	d := poll
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 // runOnce is one polling cycle with recovery (tests and benchmarks).
