@@ -7,7 +7,7 @@
 // The URL names the server and the folder: ftp://host[:port]/path. As in RFC 1738 and
 // curl, the path is relative to the folder the user logs into (ftp://host/in/fatture is
 // in/fatture there); ftp://host/%2Fin/fatture is the absolute /in/fatture. Credentials
-// come from the endpoint's username and password (resolved from ${ENV} or files by the
+// come from the endpoint's username and password (resolved from ${ENV} or file: by the
 // route loader), never from the URL; they are never logged (jlaffaye/ftp's debug
 // output, which prints them, is not used). TLS settings: CA bundle, client certificate,
 // minimum version, expected server name. Every read and write waits at most `timeout`
@@ -50,6 +50,25 @@
 // characters, invalid UTF-8, over 240 bytes) are refused with a warning naming them and
 // left alone: nothing is ever written outside the endpoint's folders, and nothing is
 // written locally except in batch mode (under Deps.DataDir).
+//
+// # Settings
+//
+// Every setting is optional except where noted; see Settings for the defaults. In a
+// route file, a folder the hub polls and one it writes into might read:
+//
+//	from:
+//	  channel: ftp
+//	  url: ftps://ftp.comune-a.example/fatture/in
+//	  username: ${COMUNE_A_FTP_USER}
+//	  password: ${COMUNE_A_FTP_PASSWORD}
+//	  tls: {ca: /etc/snodo/comune-a-ca.pem, min_version: "1.2"}
+//	  settings: {pattern: "IT*.xml", poll: 30s, stable: done, after: move}
+//	to:
+//	  channel: ftp
+//	  url: ftp://ftp.comune-a.example/%2Fprotocollo
+//	  username: ${COMUNE_A_FTP_USER}
+//	  password: file:/run/secrets/comune-a-ftp
+//	  settings: {temp_name: suffix, done_marker: true, timeout: 2m}
 //
 // # Batch convention (batch: intermediamarche)
 //

@@ -393,11 +393,13 @@ func (r *receiver) handle(ctx context.Context, c *conn, sink channel.Sink, name,
 		Headers:  map[string]string{"SourcePath": file(r.dir, name)},
 	}
 	defer c.protect()()
-	if _, err := sink.Accept(ctx, in); err != nil {
+	acc, err := sink.Accept(ctx, in)
+	if err != nil {
 		r.retryClaimed = true
 		r.log.Warn("file non consegnato allo store; resta in lavorazione e sarà ripreso (store refused the file; it stays claimed)", "file", name, "err", err)
 		return nil
 	}
+	r.log.Info("file ricevuto via FTP (file received)", "file", name, "size", n, "message", acc.MessageID, "duplicate", acc.Duplicate)
 	return r.ack(c, name, claimed)
 }
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/channeltest"
 	"snodo/pkg/channel/ftp"
@@ -387,5 +389,58 @@ func TestSettingsCheck(t *testing.T) {
 	}
 	if _, ok := ftp.Kind().NewSettings().(*ftp.Settings); !ok {
 		t.Fatal("NewSettings does not return *Settings")
+	}
+}
+
+// The route loader decodes settings strictly from YAML; every key of the package
+// documentation decodes, and a misspelt one is refused.
+func TestSettingsDecodeStrictly(t *testing.T) {
+	const doc = `
+connect_timeout: 5s
+timeout: 30s
+disable_epsv: true
+disable_mlsd: false
+max_conns: 3
+idle_timeout: -1s
+dir: protocollo
+temp_name: suffix
+done_marker: false
+roles: [main, metadata]
+create_dirs: false
+pattern: "*.xml"
+poll: 1m
+stable: done
+stable_for: 3s
+max_size: 1048576
+after: delete
+processing: .lavorazione
+processed: elaborati
+rejected: scartati
+batch: intermediamarche
+codice_fiscale: IT01234567890
+identificativo_nodo: "01234567890"
+max_zip_size: 157286400
+flush_every: 60s
+outcome_dir: ../out
+max_entries: 500
+max_entry_size: 5242880
+`
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	s := ftp.Kind().NewSettings().(*ftp.Settings)
+	if err := dec.Decode(s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Poll != time.Minute || s.IdleTimeout != -time.Second || *s.CreateDirs || s.Stable != "done" || s.IdentificativoNodo != "01234567890" || len(s.Roles) != 2 {
+		t.Fatalf("decoded %+v", s)
+	}
+	ep := &channel.Endpoint{Name: "e/p", URL: mustURL("ftps://ftp.comune.example/in"), Username: "hub"}
+	if err := s.Check(ep); err != nil {
+		t.Fatal(err)
+	}
+	dec = yaml.NewDecoder(strings.NewReader("polll: 1s\n"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&ftp.Settings{}); err == nil {
+		t.Fatal("misspelt key accepted")
 	}
 }
