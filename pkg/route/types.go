@@ -96,6 +96,11 @@ type SdISpec struct {
 	Retry   RetrySpec     `yaml:"retry"`
 	// MaxFileSize is the SdI's limit per file (default 5 MB).
 	MaxFileSize int64 `yaml:"max_file_size"`
+	// ClientCNs are the common names of the SdI's client certificates allowed on the
+	// hub's /sdi/ services (production: "Sistema Interscambio Fattura PA"; test:
+	// "SistemaInterscambioFatturaPATest"); empty admits any certificate the client CA
+	// pool verifies.
+	ClientCNs []string `yaml:"client_cns"`
 }
 
 // PagoPASpec is the hub's identity as the enti's technological intermediary.
