@@ -3,6 +3,7 @@ package main
 import (
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/fs"
+	"snodo/pkg/channel/ftp"
 	"snodo/pkg/hub"
 	"snodo/pkg/route"
 )
@@ -12,6 +13,7 @@ import (
 func channelKinds() *channel.Registry {
 	return channel.NewRegistry(
 		fs.Kind(),
+		ftp.Kind(),
 	)
 }
 

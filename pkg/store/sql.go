@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"snodo/pkg/message"
@@ -22,6 +23,8 @@ type sqlStore struct {
 	w, r    *sql.DB
 	dialect Dialect
 	now     func() time.Time
+	stmts   sync.Map // query → *sql.Stmt prepared on w
+	wanted  sync.Map // queries to prepare before the next transaction
 }
 
 func micros(t time.Time) int64 {
@@ -67,6 +70,7 @@ func (s *sqlStore) Rebind(q string) string {
 }
 
 func (s *sqlStore) Close() error {
+	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.w.Close()
 	if s.r != s.w {
 		if e := s.r.Close(); err == nil {
@@ -79,13 +83,15 @@ func (s *sqlStore) Close() error {
 // ---- transactions ----
 
 type sqlTx struct {
-	s   *sqlStore
-	tx  *sql.Tx
-	ctx context.Context
-	now time.Time
+	s     *sqlStore
+	tx    *sql.Tx
+	ctx   context.Context
+	now   time.Time
+	stmts map[string]*sql.Stmt
 }
 
 func (s *sqlStore) WithTx(ctx context.Context, fn func(Tx) error) error {
+	s.prepareWanted(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -104,7 +110,58 @@ func (s *sqlStore) WithTx(ctx context.Context, fn func(Tx) error) error {
 func (t *sqlTx) SQL() *sql.Tx           { return t.tx }
 func (t *sqlTx) Rebind(q string) string { return t.s.Rebind(q) }
 func (t *sqlTx) exec(q string, args ...any) (sql.Result, error) {
+	if st, ok := t.stmt(q); ok {
+		return st.ExecContext(t.ctx, args...)
+	}
 	return t.tx.ExecContext(t.ctx, t.s.Rebind(q), args...)
+}
+
+func (t *sqlTx) queryRow(q string, args ...any) *sql.Row {
+	if st, ok := t.stmt(q); ok {
+		return st.QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, t.s.Rebind(q), args...)
+}
+
+// stmt returns the transaction's handle of a statement prepared once per store, so
+// its SQL is compiled once per connection instead of at every call. A statement met for
+// the first time inside a transaction runs unprepared and is prepared by the next
+// WithTx before it begins: preparing inside a transaction would wait for the only
+// SQLite writer connection, which the transaction itself holds.
+func (t *sqlTx) stmt(q string) (*sql.Stmt, bool) {
+	if st, ok := t.stmts[q]; ok {
+		return st, true
+	}
+	prepared, ok := t.s.stmts.Load(q)
+	if !ok {
+		t.s.wanted.Store(q, true)
+		return nil, false
+	}
+	st := t.tx.StmtContext(t.ctx, prepared.(*sql.Stmt))
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[q] = st
+	return st, true
+}
+
+// prepareWanted prepares the statements transactions asked for, outside any transaction.
+func (s *sqlStore) prepareWanted(ctx context.Context) {
+	s.wanted.Range(func(k, _ any) bool {
+		q := k.(string)
+		s.wanted.Delete(q)
+		if _, ok := s.stmts.Load(q); ok {
+			return true
+		}
+		st, err := s.w.PrepareContext(ctx, s.Rebind(q))
+		if err != nil {
+			return true // it keeps running unprepared, and fails there with context
+		}
+		if _, loaded := s.stmts.LoadOrStore(q, st); loaded {
+			st.Close()
+		}
+		return true
+	})
 }
 
 func (t *sqlTx) Ingest(nm NewMessage) (message.ID, bool, error) {
@@ -148,7 +205,7 @@ func (t *sqlTx) Ingest(nm NewMessage) (message.ID, bool, error) {
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		var existing string
-		if err := t.tx.QueryRowContext(t.ctx, t.s.Rebind(`SELECT id FROM messages WHERE dedup_key = ?`), m.DedupKey).Scan(&existing); err != nil {
+		if err := t.queryRow(`SELECT id FROM messages WHERE dedup_key = ?`, m.DedupKey).Scan(&existing); err != nil {
 			return "", false, fmt.Errorf("store: find duplicate of %s: %w", m.DedupKey, err)
 		}
 		detail := "riconsegna riconosciuta, non registrata di nuovo (redelivery recognised, not stored again)"
@@ -235,7 +292,7 @@ func (t *sqlTx) insertFile(id message.ID, seq int, f message.File) error {
 
 func (t *sqlTx) AddFile(id message.ID, f message.File) error {
 	var seq int
-	if err := t.tx.QueryRowContext(t.ctx, t.s.Rebind(`SELECT COALESCE(MAX(seq), -1) + 1 FROM message_files WHERE message_id = ?`),
+	if err := t.queryRow(`SELECT COALESCE(MAX(seq), -1) + 1 FROM message_files WHERE message_id = ?`,
 		string(id)).Scan(&seq); err != nil {
 		return fmt.Errorf("store: add file to %s: %w", id, err)
 	}
@@ -307,7 +364,7 @@ func (t *sqlTx) MergeHeaders(id message.ID, h map[string]string) error {
 		return nil
 	}
 	var raw string
-	if err := t.tx.QueryRowContext(t.ctx, t.s.Rebind(`SELECT headers FROM messages WHERE id = ?`), string(id)).Scan(&raw); err != nil {
+	if err := t.queryRow(`SELECT headers FROM messages WHERE id = ?`, string(id)).Scan(&raw); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("store: headers of %s: %w", id, ErrNotFound)
 		}
@@ -347,8 +404,8 @@ func (t *sqlTx) Get(id message.ID) (*message.Message, error) {
 
 func (t *sqlTx) NextCounter(name string) (int64, error) {
 	var v int64
-	err := t.tx.QueryRowContext(t.ctx, t.s.Rebind(`INSERT INTO counters (name, value) VALUES (?, 1)
-		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`), name).Scan(&v)
+	err := t.queryRow(`INSERT INTO counters (name, value) VALUES (?, 1)
+		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`, name).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("store: counter %s: %w", name, err)
 	}
