@@ -168,27 +168,31 @@ func (s *Summary) count(op string) {
 // storeBatch stores the parsed rows of a batch in one transaction, each in its savepoint.
 func storeBatch(ctx context.Context, db *posdb.DB, e *pagopa.Ente, batch []*row) error {
 	return db.Store().WithTx(ctx, func(tx store.Tx) error {
-		for _, rw := range batch {
-			if rw.Err != "" {
-				continue
-			}
-			var res result
-			err := posdb.Savepoint(ctx, tx, func() error {
-				var err error
-				res, err = storeRow(ctx, db, tx, e, rw)
-				return err
-			})
-			if err != nil {
-				reason, ok := rowReason(err)
-				if !ok {
-					return fmt.Errorf("csvload: riga %d: %w", rw.Line, err)
-				}
-				res = result{op: OpRejected, reason: reason}
-			}
-			rw.result = res
-		}
-		return nil
+		return db.WithStatementCache(tx, func() error { return storeRows(ctx, db, tx, e, batch) })
 	})
+}
+
+func storeRows(ctx context.Context, db *posdb.DB, tx store.Tx, e *pagopa.Ente, batch []*row) error {
+	for _, rw := range batch {
+		if rw.Err != "" {
+			continue
+		}
+		var res result
+		err := db.Savepoint(ctx, tx, func() error {
+			var err error
+			res, err = storeRow(ctx, db, tx, e, rw)
+			return err
+		})
+		if err != nil {
+			reason, ok := rowReason(err)
+			if !ok {
+				return fmt.Errorf("csvload: riga %d: %w", rw.Line, err)
+			}
+			res = result{op: OpRejected, reason: reason}
+		}
+		rw.result = res
+	}
+	return nil
 }
 
 func storeRow(ctx context.Context, db *posdb.DB, tx store.Tx, e *pagopa.Ente, rw *row) (result, error) {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,6 +57,7 @@ type DB struct {
 	st        store.Store
 	now       func() time.Time
 	onReceipt ReceiptHook
+	caches    sync.Map // *sql.Tx -> *stmtCache, see WithStatementCache
 }
 
 // New returns a repository over st, whose migrations must include Migrations.
@@ -205,7 +207,7 @@ func (d *DB) replace(ctx context.Context, tx store.Tx, e *pagopa.Ente, cur *stor
 	if err := d.assignNotices(ctx, tx, e, p, cur.Position); err != nil {
 		return err
 	}
-	if _, err := tx.SQL().ExecContext(ctx, tx.Rebind(`DELETE FROM pagopa_notices WHERE position_id = ?`), cur.id); err != nil {
+	if _, err := d.exec(ctx, tx, `DELETE FROM pagopa_notices WHERE position_id = ?`, cur.id); err != nil {
 		return fmt.Errorf("posdb: update %s/%s: %w", p.Ente, p.IUPD, err)
 	}
 	if err := d.insertNotices(ctx, tx, p, cur.id); err != nil {
@@ -259,8 +261,8 @@ func (d *DB) write(ctx context.Context, tx store.Tx, id, version int64, p *posit
 	if err != nil {
 		return fmt.Errorf("posdb: encode %s/%s: %w", p.Ente, p.IUPD, err)
 	}
-	res, err := tx.SQL().ExecContext(ctx, tx.Rebind(`UPDATE pagopa_positions SET state = ?, version = ?, amount = ?, debtor_id = ?,
-		type = ?, document = ?, expiry_date = ?, content_hash = ?, doc = ?, updated_at = ? WHERE id = ? AND version = ?`),
+	res, err := d.exec(ctx, tx, `UPDATE pagopa_positions SET state = ?, version = ?, amount = ?, debtor_id = ?,
+		type = ?, document = ?, expiry_date = ?, content_hash = ?, doc = ?, updated_at = ? WHERE id = ? AND version = ?`,
 		string(p.State), p.Version, p.Amount(), p.Debtor.ID, p.Type, p.Document, expiry(p), hash, string(doc), now.UnixMicro(), id, version)
 	if err != nil {
 		return fmt.Errorf("posdb: update %s/%s: %w", p.Ente, p.IUPD, err)
@@ -286,8 +288,8 @@ func (d *DB) insert(ctx context.Context, tx store.Tx, p *position.Position, hash
 		return fmt.Errorf("posdb: encode %s/%s: %w", p.Ente, p.IUPD, err)
 	}
 	var id int64
-	err = tx.SQL().QueryRowContext(ctx, tx.Rebind(`INSERT INTO pagopa_positions (ente, iupd, state, version, amount, debtor_id, type,
-		document, expiry_date, content_hash, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+	err = d.queryRow(ctx, tx, `INSERT INTO pagopa_positions (ente, iupd, state, version, amount, debtor_id, type,
+		document, expiry_date, content_hash, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		p.Ente, p.IUPD, string(p.State), p.Version, p.Amount(), p.Debtor.ID, p.Type, p.Document, expiry(p), hash, string(doc),
 		now.UnixMicro(), now.UnixMicro()).Scan(&id)
 	if err != nil {
@@ -302,7 +304,7 @@ func (d *DB) insert(ctx context.Context, tx store.Tx, p *position.Position, hash
 func (d *DB) insertNotices(ctx context.Context, tx store.Tx, p *position.Position, id int64) error {
 	for i := range p.Options {
 		o := &p.Options[i]
-		if _, err := tx.SQL().ExecContext(ctx, tx.Rebind(`INSERT INTO pagopa_notices (ente, notice_number, iuv, position_id) VALUES (?, ?, ?, ?)`),
+		if _, err := d.exec(ctx, tx, `INSERT INTO pagopa_notices (ente, notice_number, iuv, position_id) VALUES (?, ?, ?, ?)`,
 			p.Ente, o.NoticeNumber, o.IUV, id); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("posdb: %s/%s: avviso %s: %w", p.Ente, p.IUPD, o.NoticeNumber, ErrNoticeTaken)
@@ -313,8 +315,17 @@ func (d *DB) insertNotices(ctx context.Context, tx store.Tx, p *position.Positio
 	return nil
 }
 
-// CounterName is the store counter that numbers the IUV bases of an ente's scheme.
-func CounterName(ente, schemePrefix string) string { return "pagopa.iuv:" + ente + ":" + schemePrefix }
+// nextIUVBase increments and returns the IUV base counter of an ente's numbering scheme
+// (first value 1), inside tx: the row lock makes it unique across hub instances.
+func (d *DB) nextIUVBase(ctx context.Context, tx store.Tx, ente, prefix string) (int64, error) {
+	var v int64
+	err := d.queryRow(ctx, tx, `INSERT INTO pagopa_iuv_counters (ente, prefix, value) VALUES (?, ?, 1)
+		ON CONFLICT (ente, prefix) DO UPDATE SET value = pagopa_iuv_counters.value + 1 RETURNING value`, ente, prefix).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("posdb: IUV counter %s/%s: %w", ente, prefix, err)
+	}
+	return v, nil
+}
 
 // assignNotices fills the notice number and IUV of every option: given ones are checked
 // for reuse, missing ones are taken from the option of prev with the same instalment or
@@ -347,7 +358,7 @@ func (d *DB) assignNotices(ctx context.Context, tx store.Tx, e *pagopa.Ente, p *
 			if attempt == 1000 {
 				return fmt.Errorf("posdb: %s: nessun numero avviso libero dopo 1000 tentativi con lo schema %s (no free notice number)", p.Ente, scheme.Prefix())
 			}
-			seq, err := tx.NextCounter(CounterName(p.Ente, scheme.Prefix()))
+			seq, err := d.nextIUVBase(ctx, tx, p.Ente, scheme.Prefix())
 			if err != nil {
 				return fmt.Errorf("posdb: IUV sequence of %s: %w", p.Ente, err)
 			}
@@ -359,13 +370,23 @@ func (d *DB) assignNotices(ctx context.Context, tx store.Tx, e *pagopa.Ente, p *
 			if err != nil {
 				return err
 			}
-			if owner == 0 {
+			if owner == 0 && !usedInPosition(p, i, n.Number, n.IUV) {
 				o.NoticeNumber, o.IUV = n.Number, n.IUV
 				break
 			}
 		}
 	}
 	return nil
+}
+
+// usedInPosition reports whether another option of p already has the notice or IUV.
+func usedInPosition(p *position.Position, self int, notice, iuvCode string) bool {
+	for j := range p.Options {
+		if j != self && (p.Options[j].NoticeNumber == notice || p.Options[j].IUV == iuvCode) {
+			return true
+		}
+	}
+	return false
 }
 
 // iuvOf is the IUV inside a notice number (aux 0: after the application code).
@@ -381,7 +402,7 @@ func iuvOf(notice string) string {
 
 func (d *DB) noticeOwner(ctx context.Context, tx store.Tx, ente, notice, iuvCode string) (int64, error) {
 	var id int64
-	err := tx.SQL().QueryRowContext(ctx, tx.Rebind(`SELECT position_id FROM pagopa_notices WHERE ente = ? AND (notice_number = ? OR iuv = ?)`),
+	err := d.queryRow(ctx, tx, `SELECT position_id FROM pagopa_notices WHERE ente = ? AND (notice_number = ? OR iuv = ?)`,
 		ente, notice, iuvCode).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
@@ -435,7 +456,7 @@ func (d *DB) getTx(ctx context.Context, tx store.Tx, ente, iupd string, lock boo
 	if lock {
 		q += d.forUpdate()
 	}
-	s, err := scanPosition(tx.SQL().QueryRowContext(ctx, tx.Rebind(q), ente, iupd))
+	s, err := scanPosition(d.queryRow(ctx, tx, q, ente, iupd))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("posdb: %s/%s: %w", ente, iupd, ErrNotFound)
 	}
@@ -543,22 +564,32 @@ func (d *DB) List(ctx context.Context, f Filter) ([]*position.Position, int64, e
 	return out, next, rows.Err()
 }
 
-// Savepoint runs fn inside a savepoint of tx: when fn fails, what it wrote is undone and
-// the transaction goes on. Bulk loaders make each row atomic this way.
-func Savepoint(ctx context.Context, tx store.Tx, fn func() error) error {
-	if _, err := tx.SQL().ExecContext(ctx, `SAVEPOINT pagopa_row`); err != nil {
+// Savepoint runs fn so that, when it fails, what it wrote is undone and the transaction
+// goes on. Bulk loaders make each row atomic this way.
+//
+// On PostgreSQL it is a real savepoint (a failed statement aborts the whole transaction
+// otherwise). On SQLite the transaction holds the database's only write lock and the
+// repository checks every constraint before its first write of a row (the position id,
+// each notice number and IUV, the version), so once a row starts writing only a database
+// failure can stop it, and that fails the whole transaction anyway; a savepoint there
+// would only cost a sub-journal page write per row.
+func (d *DB) Savepoint(ctx context.Context, tx store.Tx, fn func() error) error {
+	if d.st.Dialect() != store.Postgres {
+		return fn()
+	}
+	if _, err := d.exec(ctx, tx, `SAVEPOINT pagopa_row`); err != nil {
 		return fmt.Errorf("posdb: savepoint: %w", err)
 	}
 	if err := fn(); err != nil {
-		if _, rerr := tx.SQL().ExecContext(ctx, `ROLLBACK TO SAVEPOINT pagopa_row`); rerr != nil {
+		if _, rerr := d.exec(ctx, tx, `ROLLBACK TO SAVEPOINT pagopa_row`); rerr != nil {
 			return fmt.Errorf("posdb: rollback to savepoint after %v: %w", err, rerr)
 		}
-		if _, rerr := tx.SQL().ExecContext(ctx, `RELEASE SAVEPOINT pagopa_row`); rerr != nil {
+		if _, rerr := d.exec(ctx, tx, `RELEASE SAVEPOINT pagopa_row`); rerr != nil {
 			return fmt.Errorf("posdb: release savepoint: %w", rerr)
 		}
 		return err
 	}
-	if _, err := tx.SQL().ExecContext(ctx, `RELEASE SAVEPOINT pagopa_row`); err != nil {
+	if _, err := d.exec(ctx, tx, `RELEASE SAVEPOINT pagopa_row`); err != nil {
 		return fmt.Errorf("posdb: release savepoint: %w", err)
 	}
 	return nil
@@ -571,4 +602,58 @@ func isUnique(err error) bool {
 		return pg.Code == "23505"
 	}
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// stmtCache holds the statements prepared for one transaction.
+type stmtCache struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+// WithStatementCache runs fn with the repository's statements prepared once for tx, for
+// bulk loads that run the same few statements thousands of times in one transaction
+// (SQLite and PostgreSQL would otherwise parse each one every time).
+func (d *DB) WithStatementCache(tx store.Tx, fn func() error) error {
+	c := &stmtCache{tx: tx.SQL(), stmts: map[string]*sql.Stmt{}}
+	d.caches.Store(tx.SQL(), c)
+	defer func() {
+		d.caches.Delete(tx.SQL())
+		for _, st := range c.stmts {
+			st.Close()
+		}
+	}()
+	return fn()
+}
+
+func (d *DB) stmt(ctx context.Context, tx store.Tx, q string) *sql.Stmt {
+	v, ok := d.caches.Load(tx.SQL())
+	if !ok {
+		return nil
+	}
+	c := v.(*stmtCache)
+	if st, ok := c.stmts[q]; ok {
+		return st
+	}
+	st, err := c.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // the unprepared call reports the error
+	}
+	c.stmts[q] = st
+	return st
+}
+
+func (d *DB) exec(ctx context.Context, tx store.Tx, q string, args ...any) (sql.Result, error) {
+	q = tx.Rebind(q)
+	if st := d.stmt(ctx, tx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.SQL().ExecContext(ctx, q, args...)
+}
+
+func (d *DB) queryRow(ctx context.Context, tx store.Tx, q string, args ...any) *sql.Row {
+	q = tx.Rebind(q)
+	if st := d.stmt(ctx, tx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.SQL().QueryRowContext(ctx, q, args...)
 }

@@ -325,7 +325,7 @@ func TestSavepoint(t *testing.T) {
 		err := db.Store().WithTx(ctx, func(tx store.Tx) error {
 			for i, cents := range []int64{100, 0, 300} { // the middle row is invalid
 				p := posdbtest.Position(fmt.Sprintf("S%d", i), cents)
-				err := posdb.Savepoint(ctx, tx, func() error {
+				err := db.Savepoint(ctx, tx, func() error {
 					_, err := db.PutTx(ctx, tx, e, p, posdb.InsertOnly)
 					return err
 				})

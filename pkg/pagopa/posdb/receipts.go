@@ -165,9 +165,9 @@ func (d *DB) recordTx(ctx context.Context, tx store.Tx, r *Receipt) (*RecordResu
 	if r.PositionID != 0 {
 		positionID = r.PositionID
 	}
-	err = tx.SQL().QueryRowContext(ctx, tx.Rebind(`INSERT INTO pagopa_receipts (id_pa, receipt_id, fiscal_code, notice_number,
+	err = d.queryRow(ctx, tx, `INSERT INTO pagopa_receipts (id_pa, receipt_id, fiscal_code, notice_number,
 		creditor_reference_id, amount, outcome, id_psp, payment_date_time, station, primitive, position_id, anomalies, raw, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.IDPA, r.ReceiptID, r.FiscalCode, r.NoticeNumber, r.CreditorReferenceID, r.Amount, r.Outcome, r.IDPSP,
 		r.PaymentDateTime, r.Station, r.Primitive, positionID, strings.Join(r.Anomalies, ","), r.Raw, r.CreatedAt.UnixMicro()).Scan(&r.ID)
 	if err != nil {
@@ -183,8 +183,8 @@ func (d *DB) recordTx(ctx context.Context, tx store.Tx, r *Receipt) (*RecordResu
 
 func (d *DB) lockByNotice(ctx context.Context, tx store.Tx, ente, notice string) (*stored, error) {
 	var iupd string
-	err := tx.SQL().QueryRowContext(ctx, tx.Rebind(`SELECT p.iupd FROM pagopa_notices n JOIN pagopa_positions p ON p.id = n.position_id
-		WHERE n.ente = ? AND n.notice_number = ?`), ente, notice).Scan(&iupd)
+	err := d.queryRow(ctx, tx, `SELECT p.iupd FROM pagopa_notices n JOIN pagopa_positions p ON p.id = n.position_id
+		WHERE n.ente = ? AND n.notice_number = ?`, ente, notice).Scan(&iupd)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("posdb: %s/avviso %s: %w", ente, notice, ErrNotFound)
 	}
@@ -213,8 +213,8 @@ func scanReceipt(sc interface{ Scan(...any) error }) (*Receipt, error) {
 }
 
 func (d *DB) findReceipt(ctx context.Context, tx store.Tx, idPA, receiptID string) (*Receipt, error) {
-	r, err := scanReceipt(tx.SQL().QueryRowContext(ctx, tx.Rebind(`SELECT `+receiptColumns+
-		` FROM pagopa_receipts WHERE id_pa = ? AND receipt_id = ?`), idPA, receiptID))
+	r, err := scanReceipt(d.queryRow(ctx, tx, `SELECT `+receiptColumns+
+		` FROM pagopa_receipts WHERE id_pa = ? AND receipt_id = ?`, idPA, receiptID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

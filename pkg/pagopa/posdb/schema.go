@@ -12,7 +12,8 @@ import "snodo/pkg/store"
 //   - pagopa_quarantine: receipts and requests refused (unknown ente, wrong station,
 //     conflicting receipt): kept for an operator, never dropped.
 //
-// IUV sequences use the store's counters (name "pagopa.iuv:<ente>:<scheme prefix>").
+// Version 2 adds pagopa_iuv_counters: the IUV base sequence of each ente and numbering
+// scheme (aux digit and code), incremented in the transaction that uses it.
 var Migrations = []store.Migration{{
 	Module:  "pagopa",
 	Version: 1,
@@ -140,4 +141,9 @@ CREATE TABLE pagopa_quarantine (
 	created_at BIGINT NOT NULL
 );
 `,
+}, {
+	Module:   "pagopa",
+	Version:  2,
+	SQLite:   `CREATE TABLE pagopa_iuv_counters (ente TEXT NOT NULL, prefix TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (ente, prefix));`,
+	Postgres: `CREATE TABLE pagopa_iuv_counters (ente TEXT NOT NULL, prefix TEXT NOT NULL, value BIGINT NOT NULL, PRIMARY KEY (ente, prefix));`,
 }}
