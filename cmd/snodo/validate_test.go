@@ -65,7 +65,7 @@ func TestValidateText(t *testing.T) {
 
 func TestValidateJSON(t *testing.T) {
 	_, good, bad := invoices(t)
-	zipFile := "/work/shared/spec/sdi/samples/invoices/IT01234567890_12006.zip"
+	zipFile := "../../testdata/fatturapa/samples/IT01234567890_12006.zip"
 	code, out, _ := runCLI(t, "validate", "--format", "json", good, bad, zipFile)
 	if code != 1 {
 		t.Fatalf("exit %d", code)

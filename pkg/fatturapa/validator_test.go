@@ -24,7 +24,7 @@ import (
 	"snodo/pkg/testpki"
 )
 
-const samples = "/work/shared/spec/sdi/samples/invoices/"
+const samples = "../../testdata/fatturapa/samples/"
 
 func readSample(t testing.TB, rel string) []byte {
 	t.Helper()

@@ -79,7 +79,7 @@ func TestReadAcceptsLot(t *testing.T) {
 }
 
 func TestReadOfficialArchive(t *testing.T) {
-	data, err := os.ReadFile("/work/shared/spec/sdi/samples/invoices/IT01234567890_12006.zip")
+	data, err := os.ReadFile("../../../testdata/fatturapa/samples/IT01234567890_12006.zip")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestReadRefusals(t *testing.T) {
 func FuzzRead(f *testing.F) {
 	f.Add(build(f, file{name: "IT01234567890_00001.xml", data: invoice}))
 	f.Add(forged(f, "a.xml", invoice, 5))
-	if data, err := os.ReadFile("/work/shared/spec/sdi/samples/invoices/IT01234567890_12006.zip"); err == nil {
+	if data, err := os.ReadFile("../../../testdata/fatturapa/samples/IT01234567890_12006.zip"); err == nil {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

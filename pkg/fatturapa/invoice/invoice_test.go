@@ -9,7 +9,7 @@ import (
 	"snodo/pkg/fatturapa/xmltree"
 )
 
-const samples = "/work/shared/spec/sdi/samples/invoices/"
+const samples = "../../../testdata/fatturapa/samples/"
 
 func parseSample(t testing.TB, file string) *Invoice {
 	t.Helper()

@@ -12,7 +12,7 @@ import (
 	"snodo/pkg/fatturapa/invoice"
 )
 
-const sampleDir = "/work/shared/spec/sdi/samples/invoices/"
+const sampleDir = "../../../testdata/fatturapa/samples/"
 
 func load(t testing.TB, file string) *invoice.Invoice {
 	t.Helper()

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-const sampleDir = "/work/shared/spec/sdi/samples/invoices"
+const sampleDir = "../../../testdata/fatturapa/samples"
 
 func TestParseTreeAndLines(t *testing.T) {
 	doc := "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" +
