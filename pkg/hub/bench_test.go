@@ -119,12 +119,12 @@ func BenchmarkForward(b *testing.B) {
 		wg.Wait()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
-	for _, db := range []string{"sqlite", "postgres"} {
+	for _, db := range []string{"sqlite", "sqlite-nogroup", "postgres"} {
 		b.Run("hub-"+db, func(b *testing.B) {
 			dir := b.TempDir()
 			var s store.Store
-			if db == "sqlite" {
-				s = storetest.OpenSQLite(b, store.Options{})
+			if db == "sqlite" || db == "sqlite-nogroup" {
+				s = storetest.OpenSQLite(b, store.Options{NoGroupCommit: db == "sqlite-nogroup"})
 			} else {
 				s = storetest.OpenPostgres(b, store.Options{})
 			}

@@ -21,6 +21,8 @@ type Options struct {
 	Now func() time.Time
 	// MaxConns caps the PostgreSQL pool (default 16) and the SQLite reader pool (default 8).
 	MaxConns int
+	// NoGroupCommit gives every SQLite transaction its own commit (for comparisons).
+	NoGroupCommit bool
 }
 
 func (o Options) now() func() time.Time {
@@ -67,6 +69,9 @@ func OpenSQLite(ctx context.Context, dir string, o Options) (Store, error) {
 	if err := s.migrate(ctx, o.Migrations); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if !o.NoGroupCommit {
+		s.group = newGroupCommit(s)
 	}
 	return s, nil
 }

@@ -25,6 +25,7 @@ type sqlStore struct {
 	now     func() time.Time
 	stmts   sync.Map // query → *sql.Stmt prepared on w
 	wanted  sync.Map // queries to prepare before the next transaction
+	group   *groupCommit // SQLite: concurrent transactions share commits
 }
 
 func micros(t time.Time) int64 {
@@ -70,6 +71,9 @@ func (s *sqlStore) Rebind(q string) string {
 }
 
 func (s *sqlStore) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.w.Close()
 	if s.r != s.w {
@@ -91,6 +95,9 @@ type sqlTx struct {
 }
 
 func (s *sqlStore) WithTx(ctx context.Context, fn func(Tx) error) error {
+	if s.group != nil {
+		return s.group.do(ctx, fn)
+	}
 	s.prepareWanted(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -105,6 +112,133 @@ func (s *sqlStore) WithTx(ctx context.Context, fn func(Tx) error) error {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
+}
+
+// groupCommit runs the transactions of concurrent callers together in one database
+// transaction, each inside its own savepoint: one caller's failure rolls back only its
+// own work, and everyone's work becomes durable with one commit. SQLite has a single
+// writer, so this is how many goroutines (receivers, engine workers) share it
+// efficiently; each WithTx still returns only after the commit that made its work
+// durable.
+type groupCommit struct {
+	s    *sqlStore
+	reqs chan *txReq
+	quit chan struct{}
+	done chan struct{}
+}
+
+type txReq struct {
+	ctx  context.Context
+	fn   func(Tx) error
+	err  error
+	done chan struct{}
+}
+
+const maxGroup = 64
+
+func newGroupCommit(s *sqlStore) *groupCommit {
+	g := &groupCommit{s: s, reqs: make(chan *txReq), quit: make(chan struct{}), done: make(chan struct{})}
+	go g.loop()
+	return g
+}
+
+func (g *groupCommit) do(ctx context.Context, fn func(Tx) error) error {
+	r := &txReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case g.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-g.quit:
+		return errors.New("store: chiuso (closed)")
+	}
+	<-r.done // the request is in a batch: wait for its commit, whatever ctx does
+	return r.err
+}
+
+func (g *groupCommit) close() {
+	close(g.quit)
+	<-g.done
+}
+
+func (g *groupCommit) loop() {
+	defer close(g.done)
+	for {
+		var first *txReq
+		select {
+		case first = <-g.reqs:
+		case <-g.quit:
+			return
+		}
+		batch := []*txReq{first}
+	gather:
+		for len(batch) < maxGroup {
+			select {
+			case r := <-g.reqs:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		g.run(batch)
+	}
+}
+
+func (g *groupCommit) run(batch []*txReq) {
+	finish := func(err error) {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+			close(r.done)
+		}
+	}
+	ctx := context.Background()
+	g.s.prepareWanted(ctx)
+	tx, err := g.s.w.BeginTx(ctx, nil)
+	if err != nil {
+		finish(fmt.Errorf("store: begin: %w", err))
+		return
+	}
+	stmts := map[string]*sql.Stmt{}
+	ok := 0
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		t := &sqlTx{s: g.s, tx: tx, ctx: r.ctx, now: g.s.now(), stmts: stmts}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			r.err = fmt.Errorf("store: savepoint: %w", err)
+			continue
+		}
+		if err := r.fn(t); err != nil {
+			r.err = err
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
+				// The transaction is unusable: fail everyone.
+				tx.Rollback()
+				finish(fmt.Errorf("store: rollback to savepoint: %w (after %v)", rerr, err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+			tx.Rollback()
+			finish(fmt.Errorf("store: release savepoint: %w", err))
+			return
+		}
+		if r.err == nil {
+			ok++
+		}
+	}
+	if ok == 0 {
+		tx.Rollback()
+		finish(nil)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		finish(fmt.Errorf("store: commit: %w", err))
+		return
+	}
+	finish(nil)
 }
 
 func (t *sqlTx) SQL() *sql.Tx           { return t.tx }

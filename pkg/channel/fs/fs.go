@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,8 @@ type Settings struct {
 	// StaleClaim is how long a file may sit in .processing before another receiver (of
 	// this or another hub process sharing the folder) takes it over (default 1m).
 	StaleClaim time.Duration `yaml:"stale_claim"`
+	// Workers hand claimed files to the store concurrently (default 4).
+	Workers int `yaml:"workers"`
 }
 
 func (s *Settings) fsync() bool    { return s.Fsync == nil || *s.Fsync }
@@ -278,6 +281,14 @@ type receiver struct {
 	retryClaimed bool
 	// onlyStale limits the next drain of .processing to stale claims.
 	onlyStale bool
+	dirsMade  sync.Map // processed/<day> folders known to exist
+}
+
+func (r *receiver) workers() int {
+	if r.set.Workers > 0 {
+		return r.set.Workers
+	}
+	return 4
 }
 
 func (r *receiver) staleClaim() time.Duration {
@@ -434,6 +445,10 @@ func (r *receiver) scan(ctx context.Context, sink channel.Sink, log interface {
 	}
 	now := r.deps.Clock()()
 	current := map[string]bool{}
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	sem := make(chan struct{}, r.workers())
+	defer wg.Wait()
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
 		name := e.Name()
@@ -475,10 +490,21 @@ func (r *receiver) scan(ctx context.Context, sink channel.Sink, log interface {
 			return fmt.Errorf("fs: presa in carico di %s: %w", name, err)
 		}
 		delete(r.seen, name)
-		if err := r.handle(ctx, sink, name, claimed); err != nil {
-			r.retryClaimed = true
-			log.Warn("file non consegnato allo store; resta in lavorazione e sarà ripreso", "file", name, "err", err)
-		}
+		// Hand claimed files over concurrently: reading and acknowledging overlap with
+		// the store's commits.
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(name, claimed string) {
+			defer func() { <-sem; wg.Done() }()
+			if err := r.handle(ctx, sink, name, claimed); err != nil {
+				failed.Store(true)
+				log.Warn("file non consegnato allo store; resta in lavorazione e sarà ripreso", "file", name, "err", err)
+			}
+		}(name, claimed)
+	}
+	wg.Wait()
+	if failed.Load() {
+		r.retryClaimed = true
 	}
 	for name := range r.seen {
 		if !current[name] {
@@ -536,8 +562,11 @@ func (r *receiver) ack(name, path string) error {
 		return nil
 	}
 	dayDir := filepath.Join(r.procd, r.deps.Clock()().Format("2006-01-02"))
-	if err := os.MkdirAll(dayDir, 0o750); err != nil {
-		return err
+	if _, made := r.dirsMade.Load(dayDir); !made {
+		if err := os.MkdirAll(dayDir, 0o750); err != nil {
+			return err
+		}
+		r.dirsMade.Store(dayDir, true)
 	}
 	target := filepath.Join(dayDir, name)
 	if _, err := os.Lstat(target); err == nil {

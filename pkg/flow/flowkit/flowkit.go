@@ -127,23 +127,29 @@ func NewSdIClient(cfg *route.Config, log *slog.Logger) (*sdicoop.Client, error) 
 }
 
 // CheckRules validates the pre-validation rules of a route file: the route loader's
-// CheckRules hook.
+// CheckRules hook. Unknown keys are refused; every problem comes with its line.
 func CheckRules(n *yaml.Node) []route.Problem {
-	if _, err := decodeRules(n); err != nil {
-		return []route.Problem{{Line: n.Line, Msg: "passive.prevalidation.rules: " + err.Error()}}
+	_, errs := rules.FromYAML(n)
+	out := make([]route.Problem, 0, len(errs))
+	for _, e := range errs {
+		out = append(out, route.Problem{Line: e.Line, Msg: "passive.prevalidation.rules: " + e.Msg})
 	}
-	return nil
+	return out
 }
 
 func decodeRules(n *yaml.Node) (*rules.RuleSet, error) {
 	if n == nil || n.Kind == 0 {
 		return nil, nil
 	}
-	var specs []rules.RuleSpec
-	if err := n.Decode(&specs); err != nil {
-		return nil, fmt.Errorf("regole non leggibili: %v (unreadable rules)", err)
+	rs, errs := rules.FromYAML(n)
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return nil, fmt.Errorf("regole di pre-validazione non valide (invalid rules): %s", strings.Join(msgs, "; "))
 	}
-	return rules.Compile(specs)
+	return rs, nil
 }
 
 // Rules compiles the pre-validation rules of every ente once.

@@ -62,7 +62,12 @@ func TestCheckRules(t *testing.T) {
 	}
 	yaml.Unmarshal([]byte("\n- id: cig\n  path: \"//CodiceCIG[\"\n  required: true\n  message: x\n"), &bad)
 	ps := CheckRules(bad.Content[0])
-	if len(ps) != 1 || ps[0].Line != 2 || !strings.Contains(ps[0].Msg, "cig") {
+	if len(ps) != 1 || ps[0].Line < 2 || !strings.Contains(ps[0].Msg, "passive.prevalidation.rules") {
 		t.Fatalf("bad rules: %+v", ps)
+	}
+	var typo yaml.Node
+	yaml.Unmarshal([]byte("- id: cig\n  path: //CodiceCIG\n  requird: true\n  message: x\n"), &typo)
+	if ps := CheckRules(typo.Content[0]); len(ps) == 0 || ps[0].Line != 3 {
+		t.Fatalf("a misspelt key is not refused on its line: %+v", ps)
 	}
 }
