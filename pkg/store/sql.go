@@ -23,8 +23,8 @@ type sqlStore struct {
 	w, r    *sql.DB
 	dialect Dialect
 	now     func() time.Time
-	stmts   sync.Map // query → *sql.Stmt prepared on w
-	wanted  sync.Map // queries to prepare before the next transaction
+	stmts   sync.Map     // query → *sql.Stmt prepared on w
+	wanted  sync.Map     // queries to prepare before the next transaction
 	group   *groupCommit // SQLite: concurrent transactions share commits
 }
 
