@@ -3,7 +3,7 @@ package passive_test
 import (
 	"context"
 	"crypto/tls"
-		"fmt"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
