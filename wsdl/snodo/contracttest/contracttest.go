@@ -150,3 +150,48 @@ func MustValidEnvelope(t testing.TB, name string, envelope []byte) Parts {
 func IsMTOM(body []byte) bool {
 	return !bytes.HasPrefix(bytes.TrimSpace(body), []byte("<"))
 }
+
+// FaultDetail returns the element inside the detail of a SOAP 1.1 fault (or Detail of a
+// SOAP 1.2 one), as a standalone document.
+func FaultDetail(envelope []byte) ([]byte, error) {
+	p, err := Split(envelope)
+	if err != nil {
+		return nil, err
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(p.Body); err != nil {
+		return nil, err
+	}
+	root := doc.Root()
+	if root.Tag != "Fault" {
+		return nil, fmt.Errorf("contracttest: the body is <%s>, not a fault", root.Tag)
+	}
+	ctx, err := etreeutils.NSBuildParentContext(root)
+	if err != nil {
+		return nil, err
+	}
+	if ctx, err = ctx.SubContext(root); err != nil {
+		return nil, err
+	}
+	for _, el := range root.ChildElements() {
+		if el.Tag != "detail" && el.Tag != "Detail" {
+			continue
+		}
+		dctx, err := ctx.SubContext(el)
+		if err != nil {
+			return nil, err
+		}
+		kids := el.ChildElements()
+		if len(kids) != 1 {
+			return nil, fmt.Errorf("contracttest: %d elements in the fault detail, want 1", len(kids))
+		}
+		det, err := etreeutils.NSDetatch(dctx, kids[0])
+		if err != nil {
+			return nil, err
+		}
+		d := etree.NewDocument()
+		d.SetRoot(det)
+		return d.WriteToBytes()
+	}
+	return nil, fmt.Errorf("contracttest: the fault has no detail")
+}
