@@ -299,7 +299,9 @@ func (e *env) module() *active.Module {
 	return e.mod
 }
 
-func (e *env) data(p ...string) string { return filepath.Join(append([]string{e.dir, "data"}, p...)...) }
+func (e *env) data(p ...string) string {
+	return filepath.Join(append([]string{e.dir, "data"}, p...)...)
+}
 
 // submit drops a file in an ente's submission folder, as the ente's system does.
 func (e *env) submit(ente, name string, data []byte) {
