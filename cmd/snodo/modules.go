@@ -4,6 +4,7 @@ import (
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/fs"
 	"snodo/pkg/channel/ftp"
+	"snodo/pkg/flow/active"
 	"snodo/pkg/hub"
 	"snodo/pkg/route"
 )
@@ -20,5 +21,7 @@ func channelKinds() *channel.Registry {
 // hubModules are the flows and services this binary carries, in start order.
 // Add a module here when its package lands (one line each).
 func hubModules(cfg *route.Config) []hub.Module {
-	return []hub.Module{}
+	return []hub.Module{
+		active.New(active.Options{}),
+	}
 }
