@@ -52,6 +52,20 @@ func (e *QuarantineError) Error() string { return "quarantena (quarantine): " + 
 // Quarantine returns a QuarantineError with reason (Italian, then English).
 func Quarantine(reason string) error { return &QuarantineError{Reason: reason} }
 
+// LaterError, returned by a Handler, asks for the message again after After: it is not
+// a failure (a receipt that arrived before the hub recorded what it waits for).
+type LaterError struct {
+	Reason string
+	After  time.Duration
+}
+
+func (e *LaterError) Error() string { return "da riprendere (retry later): " + e.Reason }
+
+// Later returns a LaterError.
+func Later(reason string, after time.Duration) error {
+	return &LaterError{Reason: reason, After: after}
+}
+
 // IMAPConfig configures a Consumer.
 type IMAPConfig struct {
 	Endpoint
@@ -545,15 +559,23 @@ func (c *Consumer) cycle(ctx context.Context, cl *imapclient.Client) (time.Durat
 			continue
 		}
 		if err := herr; err != nil {
+			var le *LaterError
 			c.mu.Lock()
 			r := c.failed[uid]
 			r.n++
 			wait := c.backoff(r.n - 1)
+			if errors.As(err, &le) && le.After > 0 {
+				wait = le.After
+			}
 			r.next = time.Now().Add(wait)
 			c.failed[uid] = r
 			c.mu.Unlock()
 			retryIn = minPositive(retryIn, wait)
-			log.Error("messaggio non acquisito: sarà ripresentato (message not committed: it will be handed over again)", "err", err, "attempt", r.n, "retry_in", wait)
+			if le != nil {
+				log.Info("messaggio da riprendere più tardi (message to be handed over again later)", "reason", le.Reason, "retry_in", wait)
+			} else {
+				log.Error("messaggio non acquisito: sarà ripresentato (message not committed: it will be handed over again)", "err", err, "attempt", r.n, "retry_in", wait)
+			}
 			continue
 		}
 		if ctx.Err() != nil {
