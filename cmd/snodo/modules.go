@@ -5,6 +5,8 @@ import (
 	"snodo/pkg/channel/fs"
 	"snodo/pkg/channel/ftp"
 	"snodo/pkg/flow/active"
+	"snodo/pkg/flow/passive"
+	"snodo/pkg/flow/sdisim"
 	"snodo/pkg/hub"
 	"snodo/pkg/route"
 )
@@ -22,6 +24,8 @@ func channelKinds() *channel.Registry {
 // Add a module here when its package lands (one line each).
 func hubModules(cfg *route.Config) []hub.Module {
 	return []hub.Module{
+		sdisim.New(), // first: it points the SdI client of the flows at the simulator
 		active.New(active.Options{}),
+		passive.New(passive.Options{}),
 	}
 }
