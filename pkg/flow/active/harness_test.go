@@ -103,6 +103,7 @@ type env struct {
 	opts    envOptions
 	// front, when set, sees every call to the simulator first (fault injection).
 	front atomic.Pointer[func(w http.ResponseWriter, r *http.Request, next http.Handler)]
+	proxy *proxy
 
 	mu   sync.Mutex
 	h    *hub.Hub
@@ -119,6 +120,7 @@ type envOptions struct {
 	modules   func() []hub.Module
 	kinds     []*channel.Kind
 	rules     map[string]sim.Scenario
+	viaProxy  bool // the hub reaches the SdI through a relay the test can cut (env.proxy)
 }
 
 var fastTiming = sim.Timing{Notify: 5 * time.Millisecond, EC: 20 * time.Millisecond, AT: 60 * time.Millisecond, DT: 60 * time.Millisecond,
@@ -155,6 +157,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	e.simURL = srv.URL
+	if o.viaProxy {
+		e.proxy = newProxy(t, strings.TrimPrefix(srv.URL, "https://"))
+		e.simURL = "https://" + e.proxy.addr
+	}
 	e.hubAddr = freeAddr(t)
 	routes := filepath.Join(e.dir, "routes")
 	os.MkdirAll(routes, 0o755)
@@ -586,4 +592,20 @@ func (e *env) waitSubmissionFinal(ente, name string) *message.Message {
 	}
 	e.t.Fatalf("submission %s of %s: state %s, not final\n%s", name, ente, last.State, e.timeline(last.ID))
 	return nil
+}
+
+// setFront puts fn in front of the simulator's handler.
+func (e *env) setFront(fn func(w http.ResponseWriter, r *http.Request, next http.Handler)) {
+	e.front.Store(&fn)
+}
+
+// otherClient is an HTTPS client with a certificate of the same CA that is not the SdI's.
+func (e *env) otherClient(t testing.TB) *http.Client {
+	t.Helper()
+	c, err := e.pki.ca.Client("intruso", testpki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: e.pki.ca.Pool(), Certificates: []tls.Certificate{c.TLS()}, MinVersion: tls.VersionTLS12}}}
 }
