@@ -121,6 +121,7 @@ type envOptions struct {
 	kinds     []*channel.Kind
 	rules     map[string]sim.Scenario
 	viaProxy  bool // the hub reaches the SdI through a relay the test can cut (env.proxy)
+	external  bool // no hub in this process: the test runs it as a child process
 }
 
 var fastTiming = sim.Timing{Notify: 5 * time.Millisecond, EC: 20 * time.Millisecond, AT: 60 * time.Millisecond, DT: 60 * time.Millisecond,
@@ -180,8 +181,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 		e.timing = fastTiming
 	}
 	e.startSim()
-	e.start()
-	t.Cleanup(e.shutdown)
+	if !o.external {
+		e.start()
+		t.Cleanup(e.shutdown)
+	}
 	return e
 }
 
