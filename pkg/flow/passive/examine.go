@@ -436,3 +436,9 @@ func (x *Examiner) render(formato, name string, content []byte) ([]byte, error) 
 	}
 	return html, nil
 }
+
+// DraftXML writes the EC02 of a draft for IdentificativoSdI id, as the hub sends it.
+func DraftXML(id sdi.IdentificativoSdI, d ECDraft) ([]byte, error) {
+	return sdi.Marshal(&sdi.NotificaEsitoCommittente{EsitoCommittente: sdi.EsitoCommittente{IdentificativoSdI: id,
+		RiferimentoFattura: d.Riferimento, Esito: sdi.EC02, Descrizione: d.Descrizione}})
+}
