@@ -11,6 +11,7 @@ package smime
 
 import (
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/smallstep/pkcs7"
@@ -59,6 +61,45 @@ func (v Verdict) Intact() bool {
 type TrustStore struct {
 	pool  *x509.CertPool
 	certs []*x509.Certificate
+	// chains caches verified chains by signer and intermediates: a provider signs every
+	// message with the same certificate, so the chain is built once; each use still
+	// checks the validity window of every certificate at the time asked.
+	chains sync.Map // [32]byte → []*x509.Certificate
+}
+
+// trusted reports whether cert chains to the store at time at, with the given
+// intermediates.
+func (t *TrustStore) trusted(cert *x509.Certificate, intermediates []*x509.Certificate, at time.Time) error {
+	h := sha256.New()
+	h.Write(cert.Raw)
+	for _, c := range intermediates {
+		h.Write(c.Raw)
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	if v, ok := t.chains.Load(key); ok {
+		chain := v.([]*x509.Certificate)
+		valid := true
+		for _, c := range chain {
+			if at.Before(c.NotBefore) || at.After(c.NotAfter) {
+				valid = false
+			}
+		}
+		if valid {
+			return nil
+		}
+	}
+	inter := x509.NewCertPool()
+	for _, c := range intermediates {
+		inter.AddCert(c)
+	}
+	chains, err := cert.Verify(x509.VerifyOptions{Roots: t.pool, Intermediates: inter, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return err
+	}
+	t.chains.Store(key, chains[0])
+	return nil
 }
 
 // NewTrustStore makes a trust store of certs.
@@ -286,12 +327,7 @@ func verify(p7 *pkcs7.PKCS7, trust *TrustStore, now time.Time) (v Verdict) {
 	if !v.SigningTime.IsZero() && v.SigningTime.Before(now.Add(5*time.Minute)) {
 		at = v.SigningTime
 	}
-	inter := x509.NewCertPool()
-	for _, c := range p7.Certificates {
-		inter.AddCert(c)
-	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: trust.pool, Intermediates: inter, CurrentTime: at,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	if err := trust.trusted(cert, p7.Certificates, at); err != nil {
 		v.Status, v.Reason = Untrusted, fmt.Sprintf("firmatario %s non attendibile: %v (signer not trusted)", v.Signer, err)
 		return v
 	}

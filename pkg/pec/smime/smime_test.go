@@ -77,6 +77,25 @@ func TestDetached(t *testing.T) {
 	}
 }
 
+// TestChainCacheKeepsValidityWindow: a chain verified once is not trusted outside its
+// certificates' validity afterwards.
+func TestChainCacheKeepsValidityWindow(t *testing.T) {
+	p := newPKI(t)
+	sig, _ := SignDetached([]byte(content), p.signer)
+	trust := NewTrustStore(p.ca.Cert)
+	if v := VerifyDetached([]byte(content), sig, trust, time.Now()); v.Status != Valid {
+		t.Fatalf("first: %+v", v)
+	}
+	if v := VerifyDetached([]byte(content), sig, trust, time.Now()); v.Status != Valid {
+		t.Fatalf("cached: %+v", v)
+	}
+	// A clock before the certificates existed: the signing time is in its future, so
+	// the check happens at that clock, and the cached chain must not answer for it.
+	if v := VerifyDetached([]byte(content), sig, trust, time.Now().AddDate(-5, 0, 0)); v.Status == Valid {
+		t.Fatalf("cached chain trusted outside its validity: %+v", v)
+	}
+}
+
 func TestExpiredAtSigning(t *testing.T) {
 	ca := testpki.MustCA("CA")
 	old, err := ca.Signing("Gestore scaduto", testpki.Options{NotBefore: time.Now().AddDate(-2, 0, 0), NotAfter: time.Now().AddDate(-1, 0, 0)})
