@@ -23,7 +23,7 @@
 // the protocol system. File names are the SdI's, so redeliveries overwrite.
 //
 // Esito Committente: from the ente's passive.outcome channel (an <invoice>_EC_nnn.xml
-// file), from the API (Module.SubmitOutcome), from the hub itself (pre-validation EC02,
+// file), from the API (Module.SubmitDecision, Module.SubmitECFile), from the hub itself (pre-validation EC02,
 // automatic EC01 after auto_accept_days). Checked against MessaggiTypes and against the
 // invoice it names (known, this ente's, reference, not after the DT, not answered
 // already); refusals go back to the ente on passive.notifications. Sent with

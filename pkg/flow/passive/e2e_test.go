@@ -454,13 +454,13 @@ func TestAPIOutcomeAndRefusals(t *testing.T) {
 		{"description too long", passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC02, Descrizione: strings.Repeat("x", 256)}, passive.RefusalMalformed},
 	}
 	for _, c := range refusals {
-		_, err := e.module().SubmitOutcome(ctx, c.req)
+		_, err := e.module().SubmitDecision(ctx, c.req)
 		var oe *passive.OutcomeError
 		if !errors.As(err, &oe) || oe.Code != c.code {
 			t.Fatalf("%s: %v, want %s", c.name, err, c.code)
 		}
 	}
-	rec, err := e.module().SubmitOutcome(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC02,
+	rec, err := e.module().SubmitDecision(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC02,
 		Descrizione: "Importo non dovuto", RiferimentoFattura: &sdi.RiferimentoFattura{NumeroFattura: "P1", AnnoFattura: 2017}})
 	if err != nil {
 		t.Fatal(err)
@@ -469,7 +469,7 @@ func TestAPIOutcomeAndRefusals(t *testing.T) {
 		t.Fatalf("EC named %s", rec.NomeFile)
 	}
 	// A second one while the first is on its way, or after it was accepted, is refused.
-	_, err = e.module().SubmitOutcome(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC01})
+	_, err = e.module().SubmitDecision(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC01})
 	var oe *passive.OutcomeError
 	if !errors.As(err, &oe) || (oe.Code != passive.RefusalInProgress && oe.Code != passive.RefusalAlready) {
 		t.Fatalf("second outcome: %v", err)
@@ -484,7 +484,7 @@ func TestAPIOutcomeAndRefusals(t *testing.T) {
 	if string(got) != string(ev.File) {
 		t.Fatal("the ente got another EC than the SdI")
 	}
-	_, err = e.module().SubmitOutcome(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC01})
+	_, err = e.module().SubmitDecision(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC01})
 	if !errors.As(err, &oe) || oe.Code != passive.RefusalAlready {
 		t.Fatalf("outcome after acceptance: %v", err)
 	}
@@ -530,7 +530,7 @@ func TestLottoOneOutcomePerInvoice(t *testing.T) {
 		return n
 	}
 	for i, r := range rs {
-		if _, err := e.module().SubmitOutcome(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC01, RiferimentoFattura: &r}); err != nil {
+		if _, err := e.module().SubmitDecision(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC01, RiferimentoFattura: &r}); err != nil {
 			t.Fatalf("outcome %d: %v", i+1, err)
 		}
 		for deadline := time.Now().Add(10 * time.Second); atSdI() < i+1; time.Sleep(15 * time.Millisecond) {
@@ -548,7 +548,7 @@ func TestLottoOneOutcomePerInvoice(t *testing.T) {
 			t.Fatalf("outcomes not recorded: %v", e.invoice(id).Headers)
 		}
 	}
-	_, err := e.module().SubmitOutcome(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC02, RiferimentoFattura: &rs[1]})
+	_, err := e.module().SubmitDecision(ctx, passive.OutcomeRequest{Ente: "a", IdentificativoSdI: string(id), Esito: sdi.EC02, RiferimentoFattura: &rs[1]})
 	var oe *passive.OutcomeError
 	if !errors.As(err, &oe) || oe.Code != passive.RefusalAlready {
 		t.Fatalf("third outcome: %v", err)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"snodo/pkg/api"
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/fs"
 	"snodo/pkg/channel/ftp"
@@ -90,6 +91,7 @@ type env struct {
 	ftp     *ftpServer
 	extra   []*channel.Kind
 	now     func() time.Time
+	api     bool
 
 	mu   sync.Mutex
 	h    *hub.Hub
@@ -111,6 +113,7 @@ type envOptions struct {
 	kinds     []*channel.Kind
 	sdiYAML   string // extra keys under sdi:
 	now       func() time.Time
+	api       bool // mount the API for enti, wired to the passive module
 }
 
 var fastTiming = sim.Timing{Notify: 5 * time.Millisecond, EC: 20 * time.Millisecond, AT: time.Hour, DT: time.Hour, Retry: 20 * time.Millisecond}
@@ -127,7 +130,7 @@ func freeAddr(t testing.TB) string {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), ftp: o.ftp, extra: o.kinds, now: o.now}
+	e := &env{t: t, dir: t.TempDir(), ftp: o.ftp, extra: o.kinds, now: o.now, api: o.api}
 	e.data = filepath.Join(e.dir, "data")
 	e.simDir = filepath.Join(e.dir, "sdi-sim")
 	e.pki = newPKI(t, e.dir)
@@ -218,7 +221,11 @@ func (e *env) start() {
 		e.t.Fatal(err)
 	}
 	mod := passive.New(passive.Options{AutoECDelay: 300 * time.Millisecond})
-	h, err := hub.New(hub.Options{Config: cfg, Routes: rs, Channels: l.Channels, Modules: []hub.Module{mod},
+	modules := []hub.Module{mod}
+	if e.api {
+		modules = append(modules, apiModule{mod})
+	}
+	h, err := hub.New(hub.Options{Config: cfg, Routes: rs, Channels: l.Channels, Modules: modules,
 		Logger: testLogger(e.t, "hub"), Now: e.now})
 	if err != nil {
 		e.t.Fatal(err)
@@ -450,4 +457,19 @@ type tWriter struct{ t testing.TB }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// apiModule mounts the API for enti with the passive module as its OutcomeSubmitter,
+// as cmd/snodo wires it.
+type apiModule struct{ passive *passive.Module }
+
+func (apiModule) Name() string                  { return "api" }
+func (apiModule) Migrations() []store.Migration { return nil }
+func (m apiModule) Init(h *hub.Hub) error {
+	a, err := api.New(api.Config{Store: h.Store, Routes: h.Routes, Passive: m.passive, Logger: h.Log})
+	if err != nil {
+		return err
+	}
+	a.Mount(h.Mux)
+	return nil
 }

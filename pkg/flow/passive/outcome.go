@@ -391,11 +391,11 @@ type OutcomeReceipt struct {
 	Invoice   message.ID // the invoice's message
 }
 
-// SubmitOutcome builds, checks and queues an Esito Committente for the SdI on behalf of
-// an ente (the API's accept/reject call). A refusal is an *OutcomeError with its code
-// (unknown invoice, another ente's, after the DT, already answered, malformed); other
-// errors mean the store could not be reached (retry).
-func (m *Module) SubmitOutcome(ctx context.Context, req OutcomeRequest) (OutcomeReceipt, error) {
+// SubmitDecision builds, checks and queues an Esito Committente for the SdI on behalf
+// of an ente (the API's accept/reject by fields). A refusal is an *OutcomeError with its
+// code (unknown invoice, another ente's, after the DT, already answered, malformed);
+// other errors mean the store could not be reached (retry).
+func (m *Module) SubmitDecision(ctx context.Context, req OutcomeRequest) (OutcomeReceipt, error) {
 	id, err := sdi.ParseIdentificativoSdI(req.IdentificativoSdI)
 	if err != nil {
 		return OutcomeReceipt{}, refuse(RefusalMalformed, req.IdentificativoSdI, "%v", err)
@@ -405,7 +405,37 @@ func (m *Module) SubmitOutcome(ctx context.Context, req OutcomeRequest) (Outcome
 	if err := ec.Check(); err != nil {
 		return OutcomeReceipt{}, refuse(RefusalMalformed, string(id), "%v", err)
 	}
-	inv, oerr, err := m.checkInvoice(ctx, req.Ente, &ec.EsitoCommittente, "")
+	return m.submit(ctx, req.Ente, ec, nil, OriginAPI)
+}
+
+// SubmitECFile checks and queues an EC file an ente hands over synchronously (the API's
+// accept/reject by file): the same checks as an EC arriving on passive.outcome, the
+// answer at once. Refusals are *OutcomeError.
+func (m *Module) SubmitECFile(ctx context.Context, ente, name string, data []byte) (OutcomeReceipt, error) {
+	schema, err := m.messaggiSchema()
+	if err != nil {
+		return OutcomeReceipt{}, fmt.Errorf("passivo: schema MessaggiTypes: %w", err)
+	}
+	ec, oerr := VerifyECFile(schema, name, data)
+	if oerr != nil {
+		m.metrics.outcomes.WithLabelValues(outcomeLabel(ec), "refused").Inc()
+		return OutcomeReceipt{}, oerr
+	}
+	return m.submit(ctx, ente, ec, &ownFile{name: name, data: data}, OriginEnte)
+}
+
+// ownFile is an EC file written by the ente, kept byte for byte.
+type ownFile struct {
+	name string
+	data []byte
+}
+
+func (m *Module) submit(ctx context.Context, ente string, ec *sdi.NotificaEsitoCommittente, own *ownFile, origin string) (OutcomeReceipt, error) {
+	ecFile := ""
+	if own != nil {
+		ecFile = own.name
+	}
+	inv, oerr, err := m.checkInvoice(ctx, ente, &ec.EsitoCommittente, ecFile)
 	if err != nil {
 		return OutcomeReceipt{}, err
 	}
@@ -422,12 +452,12 @@ func (m *Module) SubmitOutcome(ctx context.Context, req OutcomeRequest) (Outcome
 		if oerr = stateRefusal(cur, ec.RiferimentoFattura); oerr != nil {
 			return nil
 		}
-		rec.MessageID, rec.NomeFile, err = m.ingestEC(ctx, tx, cur, ec, OriginAPI, "", time.Time{})
+		rec.MessageID, rec.NomeFile, err = m.ingestEC(ctx, tx, cur, ec, origin, "", time.Time{}, own)
 		if err != nil {
 			return err
 		}
 		rec.Invoice = inv.ID
-		_, err = transition(tx, invoiceTransitions, cur, EsitoRicevuto, fmt.Sprintf("esito %s richiesto dall'ente via API: %s (outcome requested through the API)", ec.Esito, rec.NomeFile))
+		_, err = transition(tx, invoiceTransitions, cur, EsitoRicevuto, fmt.Sprintf("esito %s dall'ente via API: %s (outcome received through the API)", ec.Esito, rec.NomeFile))
 		return err
 	})
 	if err != nil {
@@ -437,7 +467,7 @@ func (m *Module) SubmitOutcome(ctx context.Context, req OutcomeRequest) (Outcome
 		m.metrics.outcomes.WithLabelValues(outcomeLabel(ec), "refused").Inc()
 		return OutcomeReceipt{}, oerr
 	}
-	m.log.Info("esito committente via API in coda per l'SdI (outcome queued)", "message", rec.MessageID, "ente", req.Ente, "file", rec.NomeFile, "esito", ec.Esito)
+	m.log.Info("esito committente via API in coda per l'SdI (outcome queued)", "message", rec.MessageID, "ente", ente, "file", rec.NomeFile, "esito", ec.Esito)
 	return rec, nil
 }
 
@@ -449,26 +479,32 @@ func (m *Module) ingestHubEC(ctx context.Context, tx store.Tx, inv *message.Mess
 		return fmt.Errorf("passivo: fattura %s: %w", inv.ID, err)
 	}
 	ec := &sdi.NotificaEsitoCommittente{EsitoCommittente: sdi.EsitoCommittente{IdentificativoSdI: id, RiferimentoFattura: ref, Esito: esito, Descrizione: descr}}
-	_, _, err = m.ingestEC(ctx, tx, inv, ec, origin, dedup, notBefore)
+	_, _, err = m.ingestEC(ctx, tx, inv, ec, origin, dedup, notBefore, nil)
 	return err
 }
 
-// ingestEC names (<invoice>_EC_nnn.xml, a per-invoice counter skipping names already
-// used), writes and stores an EC made by the hub, with its send job.
-func (m *Module) ingestEC(ctx context.Context, tx store.Tx, inv *message.Message, ec *sdi.NotificaEsitoCommittente, origin, dedup string, notBefore time.Time) (message.ID, string, error) {
+// ingestEC stores an EC with its send job: the ente's own file as it is (own), or one
+// the hub writes, named <invoice>_EC_nnn.xml with a per-invoice counter skipping names
+// already used.
+func (m *Module) ingestEC(ctx context.Context, tx store.Tx, inv *message.Message, ec *sdi.NotificaEsitoCommittente, origin, dedup string, notBefore time.Time, own *ownFile) (message.ID, string, error) {
 	if err := ec.Check(); err != nil {
 		return "", "", fmt.Errorf("passivo: esito per %s: %w", inv.FileName, err)
 	}
-	data, err := sdi.Marshal(ec)
-	if err != nil {
-		return "", "", err
-	}
-	name, err := NextECName(ctx, tx, inv)
-	if err != nil {
-		return "", "", err
+	var name string
+	var data []byte
+	if own != nil {
+		name, data = own.name, own.data
+	} else {
+		var err error
+		if data, err = sdi.Marshal(ec); err != nil {
+			return "", "", err
+		}
+		if name, err = NextECName(ctx, tx, inv); err != nil {
+			return "", "", err
+		}
 	}
 	what := map[string]string{OriginAPI: "richiesto dall'ente via API", OriginPrevalidation: "scritto dall'hub: pre-validazione non superata",
-		OriginAuto: "scritto dall'hub: accettazione automatica"}[origin]
+		OriginAuto: "scritto dall'hub: accettazione automatica", OriginEnte: "dell'ente, via API"}[origin]
 	detail := fmt.Sprintf("esito %s %s", ec.Esito, what)
 	if ec.Descrizione != "" {
 		detail += ": " + ec.Descrizione
