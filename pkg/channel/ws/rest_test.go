@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"snodo/pkg/api/openapitest"
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/ws"
 	"snodo/pkg/message"
@@ -134,6 +135,24 @@ func TestRESTJSONWithMutualTLS(t *testing.T) {
 	}
 	if r.Header.Get("Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("contabilita:pw")) {
 		t.Errorf("Authorization %q", r.Header.Get("Authorization"))
+	}
+	// The body follows the Consegna schema the OpenAPI document publishes for enti.
+	oa, err := os.ReadFile(filepath.Join("..", "..", "api", "openapi.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	contract, err := openapitest.Load(oa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		t.Fatal(err)
+	}
+	if err := contract.Validate(contract.Schema("Consegna"), generic); err != nil {
+		t.Fatalf("the JSON delivery breaks the published Consegna schema: %v", err)
 	}
 	var doc ws.Document
 	if err := json.Unmarshal(r.Body, &doc); err != nil {

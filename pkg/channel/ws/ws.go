@@ -9,8 +9,16 @@
 //     permanent, for an operator to fix and replay; a fault (EF99/EN99/NA99) or a
 //     transport failure is retried.
 //   - style rest: an HTTP POST of the original file as the body with its metadata in
-//     headers (GovWay's GovWay-SDI-* names and snodo's Snodo-* names), or with format json
-//     one JSON document holding every file in base64 and the metadata. A 2xx is delivered;
+//     headers, or with format json one JSON document (Document: every file in base64,
+//     the metadata, the attempt). The headers of format raw are GovWay's names, so a back
+//     end written for GovWay reads them (GovWay-SDI-IdentificativoSdI, GovWay-SDI-NomeFile,
+//     GovWay-SDI-NomeFileMetadati, GovWay-SDI-FileMetadati with metadata_header,
+//     GovWay-Transaction-ID), and snodo's (Snodo-IdMessaggio, Snodo-Ente, Snodo-Fase,
+//     Snodo-NomeFile, Snodo-Tentativo, Snodo-NomeFileMetadati and Snodo-<Name> for every
+//     header of the message: Snodo-IdentificativoSdI, Snodo-CodiceDestinatario,
+//     Snodo-TipoMessaggio, Snodo-NumeroProtocollo, ...; non-ASCII values as RFC 2047
+//     words). The OpenAPI document of snodo/pkg/api publishes both forms as the webhook
+//     "consegna" (schemas Consegna and Protocollo). A 2xx is delivered;
 //     the protocol number an ente's protocol system returns (JSON numero_protocollo /
 //     data_protocollo, or headers Snodo-NumeroProtocollo / Snodo-DataProtocollo) is kept
 //     on the message as NumeroProtocollo / DataProtocollo. 5xx, 408 and 429 are retried,
