@@ -34,7 +34,7 @@ import (
 // Options tune Load.
 type Options struct {
 	csvparse.Options
-	BatchSize int // rows per transaction (default 500)
+	BatchSize int // rows per transaction (default 1000)
 	Logger    *slog.Logger
 }
 
@@ -72,7 +72,15 @@ type result struct {
 // Load reads the positions of ente e from r into db and writes the outcome CSV to out.
 // It returns a *csvparse.FileError when the file itself is unusable (the rows before it
 // are loaded and listed in the outcome), or an error when the store fails.
-func Load(ctx context.Context, db *posdb.DB, e *pagopa.Ente, r io.Reader, out io.Writer, o Options) (*Summary, error) {
+func Load(ctx context.Context, db *posdb.DB, e *pagopa.Ente, r io.Reader, out io.Writer, o Options) (sum *Summary, err error) {
+	err = db.WithBulkCache(ctx, func() error {
+		sum, err = loadFile(ctx, db, e, r, out, o)
+		return err
+	})
+	return sum, err
+}
+
+func loadFile(ctx context.Context, db *posdb.DB, e *pagopa.Ente, r io.Reader, out io.Writer, o Options) (*Summary, error) {
 	begin := time.Now()
 	o.defaults()
 	sc, err := csvparse.NewScanner(r, e, o.Options)
@@ -140,7 +148,7 @@ func Load(ctx context.Context, db *posdb.DB, e *pagopa.Ente, r io.Reader, out io
 
 func (o *Options) defaults() {
 	if o.BatchSize <= 0 {
-		o.BatchSize = 500
+		o.BatchSize = 1000
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

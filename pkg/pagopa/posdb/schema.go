@@ -36,7 +36,6 @@ CREATE TABLE pagopa_positions (
 	UNIQUE (ente, iupd)
 );
 CREATE INDEX pagopa_positions_debtor ON pagopa_positions(ente, debtor_id, id);
-CREATE INDEX pagopa_positions_state ON pagopa_positions(ente, state, id);
 CREATE TABLE pagopa_notices (
 	ente TEXT NOT NULL,
 	notice_number TEXT NOT NULL,
@@ -45,7 +44,6 @@ CREATE TABLE pagopa_notices (
 	PRIMARY KEY (ente, notice_number),
 	UNIQUE (ente, iuv)
 );
-CREATE INDEX pagopa_notices_position ON pagopa_notices(position_id);
 CREATE TABLE pagopa_receipts (
 	id INTEGER PRIMARY KEY AUTOINCREMENT,
 	id_pa TEXT NOT NULL,
@@ -98,7 +96,6 @@ CREATE TABLE pagopa_positions (
 	UNIQUE (ente, iupd)
 );
 CREATE INDEX pagopa_positions_debtor ON pagopa_positions(ente, debtor_id, id);
-CREATE INDEX pagopa_positions_state ON pagopa_positions(ente, state, id);
 CREATE TABLE pagopa_notices (
 	ente TEXT NOT NULL,
 	notice_number TEXT NOT NULL,
@@ -107,7 +104,6 @@ CREATE TABLE pagopa_notices (
 	PRIMARY KEY (ente, notice_number),
 	UNIQUE (ente, iuv)
 );
-CREATE INDEX pagopa_notices_position ON pagopa_notices(position_id);
 CREATE TABLE pagopa_receipts (
 	id BIGSERIAL PRIMARY KEY,
 	id_pa TEXT NOT NULL,
