@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"snodo/pkg/api"
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/fs"
 	"snodo/pkg/channel/ftp"
@@ -122,6 +123,7 @@ type envOptions struct {
 	rules     map[string]sim.Scenario
 	viaProxy  bool // the hub reaches the SdI through a relay the test can cut (env.proxy)
 	external  bool // no hub in this process: the test runs it as a child process
+	api       bool // mount the API for enti with the module as its ActiveSubmitter
 }
 
 var fastTiming = sim.Timing{Notify: 5 * time.Millisecond, EC: 20 * time.Millisecond, AT: 60 * time.Millisecond, DT: 60 * time.Millisecond,
@@ -257,6 +259,9 @@ func (e *env) start() {
 	}
 	mod := active.New(active.Options{UnknownOutcomeWait: wait})
 	mods := []hub.Module{mod}
+	if e.opts.api {
+		mods = append(mods, apiModule{active: mod})
+	}
 	if e.opts.modules != nil {
 		mods = append(mods, e.opts.modules()...)
 	}
@@ -611,4 +616,19 @@ func (e *env) otherClient(t testing.TB) *http.Client {
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: e.pki.ca.Pool(), Certificates: []tls.Certificate{c.TLS()}, MinVersion: tls.VersionTLS12}}}
+}
+
+// apiModule mounts the API for enti with the active module as its ActiveSubmitter, as
+// the hub wires it.
+type apiModule struct{ active *active.Module }
+
+func (apiModule) Name() string                  { return "api" }
+func (apiModule) Migrations() []store.Migration { return nil }
+func (m apiModule) Init(h *hub.Hub) error {
+	a, err := api.New(api.Config{Store: h.Store, Routes: h.Routes, Active: m.active, Logger: h.Log})
+	if err != nil {
+		return err
+	}
+	a.Mount(h.Mux)
+	return nil
 }

@@ -89,6 +89,9 @@ func invoiceFileOf(m *sdi.Message, notification string) string {
 // IT01234567890_11111_RC_001.xml → IT01234567890_11111; "" when the name does not
 // follow the SdI's rule.
 func invoiceBaseOf(notification string) string {
+	if strings.ContainsAny(notification, "/\\") {
+		return ""
+	}
 	t, ok := sdi.TipoFromName(notification)
 	if !ok {
 		return ""

@@ -36,8 +36,6 @@ import (
 //	  </Dettaglio>
 //	</Response>
 
-const nsDettaglio = "urn:snodo:ws:dettaglio:v1"
-
 type outcomeDoc struct {
 	XMLName               xml.Name      `xml:"Response"`
 	DataRicezione         string        `xml:"DataRicezione"`
@@ -49,17 +47,20 @@ type outcomeDoc struct {
 	Dettaglio             *dettaglioXML `xml:"urn:snodo:ws:dettaglio:v1 Dettaglio"`
 }
 
+// The children of Dettaglio carry no namespace in their tags: written inside
+// <Dettaglio xmlns="urn:snodo:ws:dettaglio:v1"> they are in its namespace, and read
+// back they match with any prefix.
 type dettaglioXML struct {
-	IdMessaggio string      `xml:"urn:snodo:ws:dettaglio:v1 IdMessaggio,omitempty"`
-	Messaggio   string      `xml:"urn:snodo:ws:dettaglio:v1 Messaggio"`
-	Errore      []erroreXML `xml:"urn:snodo:ws:dettaglio:v1 Errore"`
+	IdMessaggio string      `xml:"IdMessaggio,omitempty"`
+	Messaggio   string      `xml:"Messaggio"`
+	Errore      []erroreXML `xml:"Errore"`
 }
 
 type erroreXML struct {
-	Codice      string `xml:"urn:snodo:ws:dettaglio:v1 Codice"`
-	Descrizione string `xml:"urn:snodo:ws:dettaglio:v1 Descrizione"`
-	Percorso    string `xml:"urn:snodo:ws:dettaglio:v1 Percorso,omitempty"`
-	Riga        int    `xml:"urn:snodo:ws:dettaglio:v1 Riga,omitempty"`
+	Codice      string `xml:"Codice"`
+	Descrizione string `xml:"Descrizione"`
+	Percorso    string `xml:"Percorso,omitempty"`
+	Riga        int    `xml:"Riga,omitempty"`
 }
 
 // dataRicezioneLayout is xs:dateTime with milliseconds and offset, Italian time, as

@@ -2,11 +2,14 @@ package active
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"snodo/pkg/api"
 	"snodo/pkg/channel"
 	"snodo/pkg/message"
 	"snodo/pkg/route"
@@ -80,12 +83,12 @@ type Errore struct {
 	Riga        int
 }
 
-// SubmitInvoice stores an invoice an ente submits through the API and checks it at
-// once, so the answer says whether it will be sent (FA00, with the name at the SdI) or
-// why not (FA02 with the SdI's codes, FA03, FA04, FA05). The submission is committed
-// before the check runs: should the check not finish (the hub stops), a queued job
-// completes it and the receipt stays valid. An error means nothing was stored.
-func (m *Module) SubmitInvoice(ctx context.Context, s Submission) (*Receipt, error) {
+// Submit stores an invoice an ente submits through the API and checks it at once, so
+// the answer says whether it will be sent (FA00, with the name at the SdI) or why not
+// (FA02 with the SdI's codes, FA03, FA04, FA05). The submission is committed before the
+// check runs: should the check not finish (the hub stops), a queued job completes it and
+// the receipt stays valid. An error means nothing was stored.
+func (m *Module) Submit(ctx context.Context, s Submission) (*Receipt, error) {
 	e, ok := m.h.Routes.Ente(s.Ente)
 	if !ok {
 		return nil, fmt.Errorf("attivo: ente %q sconosciuto (unknown ente)", s.Ente)
@@ -111,6 +114,35 @@ func (m *Module) SubmitInvoice(ctx context.Context, s Submission) (*Receipt, err
 	}
 	r.Duplicate = !created
 	return r, nil
+}
+
+var _ api.ActiveSubmitter = (*Module)(nil)
+
+// SubmitInvoice implements api.ActiveSubmitter: the REST and SOAP (RiceviFileCA)
+// submissions of the API for enti, which authenticated the ente and checked the name,
+// the size and that the file is not empty. The same file (name and bytes) submitted
+// again by the same ente is a retransmission: it answers with the first receipt
+// (Duplicate) and sends nothing.
+func (m *Module) SubmitInvoice(ctx context.Context, ente, fileName string, data []byte, via string) (api.SubmitResult, error) {
+	h := sha256.New()
+	h.Write([]byte(fileName))
+	h.Write([]byte{0})
+	h.Write(data)
+	r, err := m.Submit(ctx, Submission{Ente: ente, NomeFile: fileName, File: data, Source: via,
+		DedupKey: "api:" + ente + ":" + hex.EncodeToString(h.Sum(nil))})
+	if err != nil {
+		return api.SubmitResult{}, err
+	}
+	res := api.SubmitResult{MessageID: r.MessageID, Duplicate: r.Duplicate, RicevutaComunicazione: r.RicevutaComunicazione, State: r.State}
+	if r.Codice != FA00 {
+		for _, e := range r.Errori {
+			res.Errors = append(res.Errors, api.Problem{Code: e.Codice, Message: e.Descrizione, Path: e.Percorso, Line: e.Riga})
+		}
+		if len(res.Errors) == 0 {
+			res.Errors = []api.Problem{{Code: r.Codice, Message: r.Messaggio}}
+		}
+	}
+	return res, nil
 }
 
 // Receipt returns the receipt of a submission, from the journal.

@@ -3,15 +3,21 @@ package active_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"snodo/pkg/api"
 	"snodo/pkg/channel/ftp/ftptest"
 	"snodo/pkg/flow/active"
 	"snodo/pkg/message"
+	"snodo/pkg/sdi/sim"
 	"snodo/pkg/signature"
 )
 
@@ -142,7 +148,7 @@ func TestAPISubmit(t *testing.T) {
 	ctx := context.Background()
 	mod := e.module()
 	sub := active.Submission{Ente: "a", NomeFile: "api.xml", File: invoice(pivaA, "AAAAAA", "P1"), Source: "api/rest 127.0.0.1", DedupKey: "api:a:req-1"}
-	r, err := mod.SubmitInvoice(ctx, sub)
+	r, err := mod.Submit(ctx, sub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +156,7 @@ func TestAPISubmit(t *testing.T) {
 		!strings.HasPrefix(r.RicevutaComunicazione, "IntermediaMarche_") {
 		t.Fatalf("receipt %+v", r)
 	}
-	again, err := mod.SubmitInvoice(ctx, sub)
+	again, err := mod.Submit(ctx, sub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +170,7 @@ func TestAPISubmit(t *testing.T) {
 	}
 
 	bad := bytes.Replace(invoice(pivaA, "AAAAAA", "P2"), []byte("<PrezzoTotale>100.00</PrezzoTotale>"), []byte("<PrezzoTotale>90.00</PrezzoTotale>"), 1)
-	r, err = mod.SubmitInvoice(ctx, active.Submission{Ente: "a", NomeFile: "api-bad.xml", File: bad})
+	r, err = mod.Submit(ctx, active.Submission{Ente: "a", NomeFile: "api-bad.xml", File: bad})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +185,7 @@ func TestAPISubmit(t *testing.T) {
 		{"../fuori.xml", invoice(pivaA, "AAAAAA", "P3"), active.FA04},
 		{"vuota.xml", nil, active.FA05},
 	} {
-		r, err := mod.SubmitInvoice(ctx, active.Submission{Ente: "a", NomeFile: c.name, File: c.data})
+		r, err := mod.Submit(ctx, active.Submission{Ente: "a", NomeFile: c.name, File: c.data})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +193,7 @@ func TestAPISubmit(t *testing.T) {
 			t.Errorf("%s: %+v", c.name, r)
 		}
 	}
-	if _, err := mod.SubmitInvoice(ctx, active.Submission{Ente: "nessuno", NomeFile: "x.xml", File: []byte("<x/>")}); err == nil {
+	if _, err := mod.Submit(ctx, active.Submission{Ente: "nessuno", NomeFile: "x.xml", File: []byte("<x/>")}); err == nil {
 		t.Error("unknown ente accepted")
 	}
 	// The API's answer is the receipt: no outcome file on the ente's channel.
@@ -233,5 +239,51 @@ active:
 	}
 	if e.received(nome) != 1 {
 		t.Errorf("received %d", e.received(nome))
+	}
+}
+
+// TestRESTSubmit: the API for enti over HTTPS (REST) with the module behind it: 202 and
+// FA00 with the receipt, 200 for the same file again (nothing sent twice), 422 and FA02
+// with the SdI's codes for a file the SdI would reject.
+func TestRESTSubmit(t *testing.T) {
+	const token = "token-di-prova-ente-a-0123456789"
+	route := enteRoute("a", pivaA, "UFA000", "") + "auth: {tokens: [\"" + token + "\"]}\n"
+	e := newEnv(t, envOptions{routes: map[string]string{"a": route}, api: true})
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.pki.ca.Pool()}}}
+	post := func(name string, data []byte) (int, api.InvoiceAnswer) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "https://"+e.hubAddr+"/api/v1/fatture-attive?nome_file="+url.QueryEscape(name), bytes.NewReader(data))
+		req.Header.Set("Content-Type", "application/xml")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ans api.InvoiceAnswer
+		if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, ans
+	}
+	inv := invoice(pivaA, "AAAAAA", "W1")
+	status, ans := post("rest.xml", inv)
+	if status != http.StatusAccepted || ans.Codice != "FA00" || ans.ID == "" || ans.Duplicato || ans.Stato != string(active.DaInviare) {
+		t.Fatalf("first: %d %+v", status, ans)
+	}
+	status, again := post("rest.xml", inv)
+	if status != http.StatusOK || !again.Duplicato || again.ID != ans.ID || again.RicevutaComunicazione != ans.RicevutaComunicazione {
+		t.Errorf("same file again: %d %+v", status, again)
+	}
+	status, dup := post("rest-copia.xml", inv)
+	if status != http.StatusUnprocessableEntity || dup.Codice != "FA02" || len(dup.Errori) != 1 || dup.Errori[0].Code != "00404" {
+		t.Errorf("same invoice under another name: %d %+v", status, dup)
+	}
+	m := e.waitState(message.ID(ans.ID), active.Accettata)
+	if n := e.received(m.Header(active.HeaderNomeFile)); n != 1 {
+		t.Errorf("received %d times", n)
+	}
+	if n := len(e.simEvents(func(ev sim.Event) bool { return ev.Azione == "RiceviFile" })); n != 1 {
+		t.Errorf("the SdI got %d files", n)
 	}
 }
