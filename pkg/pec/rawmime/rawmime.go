@@ -221,39 +221,49 @@ func splitHeader(raw []byte) (hdrEnd, bodyStart int) {
 }
 
 // parseHeader reads header fields leniently: a line that is neither a field nor a
-// continuation is skipped and recorded as a defect.
+// continuation is skipped and recorded as a defect. A field and its continuation lines
+// are contiguous in the block, so each field is one span of it (no copying, whatever
+// the number of continuation lines).
 func parseHeader(block []byte) (message.Header, []string) {
-	var fields [][]byte
+	type span struct{ start, end int }
+	var fields []span
 	var defects []string
-	for len(block) > 0 {
-		end := bytes.IndexByte(block, '\n')
-		var line []byte
-		if end < 0 {
-			line, block = block, nil
-		} else {
-			line, block = block[:end+1], block[end+1:]
+	pos := 0
+	for pos < len(block) {
+		end := bytes.IndexByte(block[pos:], '\n')
+		next := len(block)
+		if end >= 0 {
+			next = pos + end + 1
 		}
-		if line[0] == ' ' || line[0] == '\t' {
+		line := block[pos:next]
+		switch {
+		case line[0] == ' ' || line[0] == '\t':
 			if len(fields) == 0 {
 				defects = append(defects, "riga di continuazione senza campo: ignorata (continuation line without a field: skipped)")
-				continue
+			} else if fields[len(fields)-1].end == pos {
+				fields[len(fields)-1].end = next
 			}
-			last := fields[len(fields)-1]
-			fields[len(fields)-1] = append(last[:len(last):len(last)], normalizeEOL(line)...)
-			continue
+		default:
+			colon := bytes.IndexByte(line, ':')
+			if colon <= 0 || !validKey(bytes.TrimRight(line[:colon], " \t")) {
+				if len(defects) < 20 {
+					defects = append(defects, fmt.Sprintf("riga di intestazione non valida ignorata: %q (invalid header line skipped)", clip(string(bytes.TrimSpace(line)))))
+				}
+			} else {
+				fields = append(fields, span{pos, next})
+			}
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !validKey(bytes.TrimRight(line[:colon], " \t")) {
-			defects = append(defects, fmt.Sprintf("riga di intestazione non valida ignorata: %q (invalid header line skipped)", clip(string(bytes.TrimSpace(line)))))
-			continue
-		}
-		fields = append(fields, normalizeEOL(line))
+		pos = next
 	}
 	var h message.Header
 	// textproto keeps fields last-first (Get returns the first in the input): add them in
 	// reverse so the header behaves like one read by textproto.ReadHeader.
 	for i := len(fields) - 1; i >= 0; i-- {
-		h.AddRaw(fields[i])
+		kv := block[fields[i].start:fields[i].end:fields[i].end]
+		if !bytes.HasSuffix(kv, []byte("\n")) {
+			kv = append(kv, '\r', '\n') // capped slice: this copies
+		}
+		h.AddRaw(kv)
 	}
 	return h, defects
 }
@@ -268,22 +278,6 @@ func validKey(k []byte) bool {
 		}
 	}
 	return true
-}
-
-// normalizeEOL returns line ending in CRLF (a copy when it has to change).
-func normalizeEOL(line []byte) []byte {
-	switch {
-	case bytes.HasSuffix(line, []byte("\r\n")):
-		return line
-	case bytes.HasSuffix(line, []byte("\n")):
-		out := make([]byte, 0, len(line)+1)
-		out = append(out, line[:len(line)-1]...)
-		return append(out, '\r', '\n')
-	default:
-		out := make([]byte, 0, len(line)+2)
-		out = append(out, line...)
-		return append(out, '\r', '\n')
-	}
 }
 
 // splitMultipart returns the bodies between the delimiter lines of boundary (RFC 2046

@@ -331,3 +331,27 @@ func FuzzParse(f *testing.F) {
 		check(root)
 	})
 }
+
+// TestLongHeaders: a field with a huge number of continuation lines, and many bad
+// lines, are read in linear time with a bounded list of defects.
+func TestLongHeaders(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Subject: inizio\r\n")
+	for range 200000 {
+		b.WriteString("\tcontinua\r\n")
+	}
+	for range 100000 {
+		b.WriteString("riga senza due punti\r\n")
+	}
+	b.WriteString("From: a@b.it\r\n\r\ncorpo")
+	p, err := Parse([]byte(b.String()), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(p.Header.Get("Subject"), "inizio continua continua") || p.Header.Get("From") != "a@b.it" || string(p.Body) != "corpo" {
+		t.Fatalf("subject %.40q from %q body %q", p.Header.Get("Subject"), p.Header.Get("From"), p.Body)
+	}
+	if len(p.Defects) > 20 {
+		t.Fatalf("%d defects recorded", len(p.Defects))
+	}
+}
