@@ -212,7 +212,7 @@ func (a *API) readUpload(w http.ResponseWriter, r *http.Request, max int64, name
 			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("con il file nel corpo serve il parametro ?%s= (the ?%s= parameter is required)", nameField, nameField))
 			return "", nil, false
 		}
-		data, err = io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		data, err = readAll(http.MaxBytesReader(w, r.Body, max), r.ContentLength, max)
 		if err != nil {
 			a.bodyError(w, err, max, "lettura del file interrotta (file read failed)")
 			return "", nil, false
@@ -229,6 +229,19 @@ func (a *API) readUpload(w http.ResponseWriter, r *http.Request, max int64, name
 		}
 	}
 	return name, data, true
+}
+
+// readAll reads a body, sized at once when the request declared its length.
+func readAll(r io.Reader, declared, max int64) ([]byte, error) {
+	if declared <= 0 || declared > max {
+		return io.ReadAll(r)
+	}
+	// The server already bounds the body to the declared Content-Length.
+	buf := make([]byte, declared)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 func (a *API) tooLarge(w http.ResponseWriter, max int64) {
