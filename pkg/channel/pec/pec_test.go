@@ -256,7 +256,9 @@ func TestDeliveryLifecycle(t *testing.T) {
 				t.Fatal(err)
 			}
 			sink := &hubSink{s: s}
-			rcv, err := newReceiver(e.receiverEndpoint(t, hubOut, nil), channel.Deps{Logger: testLogger()})
+			// The receipts arrive in the sending mailbox: read it through the sender's endpoint.
+			rep := e.senderEndpoint(t, tc.to, &Settings{MaxAttempts: 3, IMAP: "imaps://" + e.sim.IMAPAddr() + "/INBOX", Trust: e.trustDir, Poll: 100 * time.Millisecond})
+			rcv, err := NewReceiptReceiver(rep, channel.Deps{Logger: testLogger()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -446,6 +448,9 @@ func TestSettingsCheck(t *testing.T) {
 		{"imaps://h/INBOX", Settings{Ack: "delete"}, "u@x.it", "flag or move"},
 		{"imaps://h/INBOX", Settings{Trust: "/nonexistent/trust"}, "u@x.it", "trust store unreadable"},
 		{"imaps://h/INBOX", Settings{RequireTrust: true}, "u@x.it", "needs trust"},
+		{"mailto:a@b.it", Settings{SMTP: "smtps://h", IMAP: "imaps://h/INBOX"}, "hub@pec.example.it", ""},
+		{"mailto:a@b.it", Settings{SMTP: "smtps://h", IMAP: "pop3://h"}, "hub@pec.example.it", "unknown scheme"},
+		{"mailto:a@b.it", Settings{SMTP: "smtps://h", Trust: "/nonexistent"}, "hub@pec.example.it", "trust store unreadable"},
 	} {
 		err := mk(tc.url, tc.set, tc.user)
 		if tc.reason == "" && err != nil || tc.reason != "" && (err == nil || !strings.Contains(err.Error(), tc.reason)) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -43,6 +44,25 @@ type receiver struct {
 	log    *slog.Logger
 	source string
 	now    func() time.Time
+}
+
+// NewReceiptReceiver reads the mailbox a sender endpoint sends from (its settings.imap)
+// so that the receipts of what it sends resolve their deliveries: the hub runs one per
+// sending mailbox whose route has no receive phase on it. Messages other than receipts
+// that arrive there are handled as any receiver does.
+func NewReceiptReceiver(ep *channel.Endpoint, deps channel.Deps) (channel.Receiver, error) {
+	set := settingsOf(ep)
+	if set.IMAP == "" {
+		return nil, fmt.Errorf("pec %s: manca settings.imap, la cartella IMAP della casella di invio, dove arrivano le ricevute (settings.imap missing: where the receipts arrive)", ep.Name)
+	}
+	u, err := url.Parse(set.IMAP)
+	if err != nil {
+		return nil, fmt.Errorf("pec %s: imap %q non valido (bad URL)", ep.Name, set.IMAP)
+	}
+	rep := *ep
+	rep.URL = u
+	rep.Name = ep.Name + " (ricevute)"
+	return newReceiver(&rep, deps)
 }
 
 func newReceiver(ep *channel.Endpoint, deps channel.Deps) (channel.Receiver, error) {

@@ -39,6 +39,9 @@ import (
 type Settings struct {
 	// Sender
 	SMTP string `yaml:"smtp"` // smtps://host:465, smtp://host:587 (STARTTLS) or smtp+plain://127.0.0.1:port
+	// IMAP is the same mailbox's IMAP folder (imaps://host/INBOX), where the receipts of
+	// what the sender sends arrive: NewReceiptReceiver reads it.
+	IMAP string `yaml:"imap"`
 	From string `yaml:"from"` // the hub's PEC address (default: username)
 	Auth string `yaml:"auth"` // PLAIN (default) or LOGIN
 	// Cc lists further recipients; their receipts are not awaited.
@@ -192,6 +195,13 @@ func (s *Settings) Check(ep *channel.Endpoint) error {
 				add("cc %q non è un indirizzo valido (invalid cc)", c)
 			}
 		}
+		if s.IMAP != "" {
+			if u, err := url.Parse(s.IMAP); err != nil {
+				add("imap %q non valido (bad URL)", s.IMAP)
+			} else if _, _, _, err := imapServer(u); err != nil {
+				add("imap: %v", err)
+			}
+		}
 		switch s.TipoRicevuta {
 		case "", "completa", "breve", "sintetica":
 		default:
@@ -211,13 +221,13 @@ func (s *Settings) Check(ep *channel.Endpoint) error {
 		default:
 			add("ack %q: usare flag o move (ack must be flag or move)", s.Ack)
 		}
-		if s.Trust != "" {
-			if _, err := os.Stat(s.Trust); err != nil {
-				add("trust %s: %v: indicare la cartella dei certificati dei gestori PEC (trust store unreadable)", s.Trust, err)
-			}
-		} else if s.RequireTrust {
-			add("require_trust senza trust: indicare i certificati dei gestori PEC (require_trust needs trust)")
+	}
+	if s.Trust != "" {
+		if _, err := os.Stat(s.Trust); err != nil {
+			add("trust %s: %v: indicare la cartella dei certificati dei gestori PEC (trust store unreadable)", s.Trust, err)
 		}
+	} else if s.RequireTrust {
+		add("require_trust senza trust: indicare i certificati dei gestori PEC (require_trust needs trust)")
 	}
 	return errors.Join(errs...)
 }
