@@ -11,6 +11,8 @@ import (
 	"snodo/pkg/message"
 	"snodo/pkg/sdi"
 	"snodo/pkg/sdi/sim"
+	"snodo/pkg/store"
+	"snodo/pkg/store/storetest"
 )
 
 // TestScenarios runs one invoice per SdI scenario through the fs channel: submitted in
@@ -18,6 +20,38 @@ import (
 // ente's folder, the invoice moving along its state machine.
 func TestScenarios(t *testing.T) {
 	e := newEnv(t, envOptions{routes: map[string]string{"a": enteRoute("a", pivaA, "UFA000", "")}})
+	runScenarios(t, e)
+}
+
+// TestPostgres runs the scenarios and the concurrent duplicates on PostgreSQL (row
+// locks, advisory locks for the duplicate check, counters shared by processes).
+func TestPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL run")
+	}
+	dsn := storetest.NewPostgresSchema(t)
+	e := newEnv(t, envOptions{storeYAML: fmt.Sprintf("store: {driver: postgres, dsn: %q}", dsn),
+		routes: map[string]string{"a": enteRoute("a", pivaA, "UFA000", "")}})
+	if e.store().Dialect() != store.Postgres {
+		t.Fatal("not on PostgreSQL")
+	}
+	runScenarios(t, e)
+	inv := invoice(pivaA, "AAAAAA", "PG1")
+	for i := 0; i < 4; i++ {
+		e.submit("a", fmt.Sprintf("pg-copia%d.xml", i), inv)
+	}
+	accepted := 0
+	for i := 0; i < 4; i++ {
+		if m := e.waitSubmissionFinal("a", fmt.Sprintf("pg-copia%d.xml", i)); m.State != active.RifiutataValidazione {
+			accepted++
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d of 4 concurrent copies accepted, want 1", accepted)
+	}
+}
+
+func runScenarios(t *testing.T, e *env) {
 	cases := []struct {
 		codice string
 		name   string // the ente's file name
