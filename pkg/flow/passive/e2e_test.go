@@ -84,7 +84,7 @@ const rejectRules = `  prevalidation:
         message: "CIG non valido in DatiOrdineAcquisto: 10 caratteri maiuscoli o cifre"
 `
 
-func newSite(t *testing.T, kind string) site {
+func newSite(t testing.TB, kind string) site {
 	s := site{kind: kind}
 	if kind == "ftp" {
 		s.ftp = ftptest.Start(t, ftptest.Options{})

@@ -79,7 +79,7 @@ func newPKI(t testing.TB, dir string) *pki {
 // env is one end-to-end setup: the SdI simulator on its own mTLS listener, the hub
 // in-process on another, an ente's systems as folders (fs) or an FTP server.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	data    string
 	pki     *pki
@@ -111,6 +111,7 @@ type envOptions struct {
 	timing    sim.Timing
 	ftp       *ftpServer
 	kinds     []*channel.Kind
+	workers   int    // engine workers (default 4)
 	sdiYAML   string // extra keys under sdi:
 	now       func() time.Time
 	api       bool // mount the API for enti, wired to the passive module
@@ -128,7 +129,7 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), ftp: o.ftp, extra: o.kinds, now: o.now, api: o.api}
 	e.data = filepath.Join(e.dir, "data")
@@ -155,6 +156,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 			t.Fatal(err)
 		}
 	}
+	workers := o.workers
+	if workers <= 0 {
+		workers = 4
+	}
 	storeYAML := o.storeYAML
 	if storeYAML == "" {
 		storeYAML = "store: {driver: sqlite}"
@@ -164,7 +169,7 @@ func newEnv(t *testing.T, o envOptions) *env {
   tls: {cert: %s, key: %s, client_ca: %s}
 data_dir: data
 routes_dir: routes
-engine: {workers: 4, poll: 20ms, lease: 10s, grace: 2s, retry: {initial: 20ms, max: 200ms, max_attempts: 8}}
+engine: {workers: %d, poll: 20ms, lease: 10s, grace: 2s, retry: {initial: 20ms, max: 200ms, max_attempts: 8}}
 sdi:
   ricevi_file_url: %s/SdIRiceviFile
   ricevi_notifica_url: %s/SdIRiceviNotifica
@@ -172,7 +177,7 @@ sdi:
   tls: {cert: %s, key: %s, ca: %s}
 %s
 %s
-`, e.hubAddr, e.pki.hubCert, e.pki.hubKey, e.pki.caFile, e.simURL, e.simURL, e.pki.hubClient, e.pki.hubClientKey, e.pki.caFile, o.sdiYAML, storeYAML)
+`, e.hubAddr, e.pki.hubCert, e.pki.hubKey, e.pki.caFile, workers, e.simURL, e.simURL, e.pki.hubClient, e.pki.hubClientKey, e.pki.caFile, o.sdiYAML, storeYAML)
 	e.cfgPath = filepath.Join(e.dir, "snodo.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -235,7 +235,9 @@ func TestAutomaticAcceptanceNotNeeded(t *testing.T) {
 	}
 }
 
-func mustServer(t *testing.T, p *pki) tls.Certificate {
+func mustServer(t *testing.T, p *pki) tls.Certificate { return mustServerTB(t, p) }
+
+func mustServerTB(t testing.TB, p *pki) tls.Certificate {
 	t.Helper()
 	c, err := p.ca.Server("protocollo.ente.test", testpki.Options{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	if err != nil {
