@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/ws"
 	"snodo/pkg/message"
 	"snodo/pkg/soap"
+	"snodo/pkg/testpki"
 	snodowsdl "snodo/wsdl/snodo"
 	"snodo/wsdl/snodo/contracttest"
 )
@@ -303,5 +307,55 @@ func TestMTOM(t *testing.T) {
 	s := newSender(t, es.endpoint(t, "/", &ws.Settings{Style: ws.StyleSOAP, Contract: ws.ContractRegistrazione, MTOM: true}, nil))
 	if _, err := s.Send(context.Background(), invoiceDelivery(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSOAPMutualTLS delivers on the SOAP style to a server that requires a client
+// certificate, with no other credential.
+func TestSOAPMutualTLS(t *testing.T) {
+	clientCA := testpki.MustCA("CA client di snodo")
+	es := newEnteServer(t, serverOpts{clientCA: clientCA}, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if r.Header.Get("Authorization") != "" {
+			t.Errorf("Authorization %q with auth none", r.Header.Get("Authorization"))
+		}
+		answer(w, snodowsdl.NSNotificaAttiva, "NA00", "NOTIFICA PRESA IN CARICO")
+	})
+	cli, err := clientCA.Client("snodo.hub.test", testpki.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := cli.WriteFiles(t.TempDir(), "snodo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &ws.Settings{Style: ws.StyleSOAP, Contract: ws.ContractNotificaAttiva}
+	s := newSender(t, es.endpoint(t, "/", set, func(ep *channel.Endpoint) { ep.TLS.CertFile, ep.TLS.KeyFile = certFile, keyFile }))
+	if _, err := s.Send(context.Background(), notificationDelivery(t, "IT01234567890_11111_RC_001.xml", "active.notifications")); err != nil {
+		t.Fatal(err)
+	}
+	if r := es.requests(); len(r) != 1 || r[0].ClientCN != "snodo.hub.test" {
+		t.Fatalf("requests %+v", r)
+	}
+}
+
+// TestTimeout: an ente that does not answer in time is a retryable failure, reported
+// within the timeout.
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	es := newEnteServer(t, serverOpts{}, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		select {
+		case <-release:
+		case <-time.After(30 * time.Second):
+		}
+	})
+	defer close(release)
+	for _, set := range []*ws.Settings{{Style: ws.StyleREST, Timeout: 300 * time.Millisecond},
+		{Style: ws.StyleSOAP, Contract: ws.ContractRegistrazione, Timeout: 300 * time.Millisecond}} {
+		s := newSender(t, es.endpoint(t, "/", set, nil))
+		_, err := s.Send(context.Background(), invoiceDelivery(t))
+		var ne net.Error
+		if err == nil || channel.IsPermanent(err) || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("%s: %v, want a retryable timeout", set.Style, err)
+		}
 	}
 }
