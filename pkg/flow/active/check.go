@@ -312,14 +312,14 @@ func (m *Module) commitCheck(ctx context.Context, tx store.Tx, e *route.Ente, id
 		if err := tx.AddKeys(id, append(keys, flowkit.InvoiceKeys(inv)...)...); err != nil {
 			return nil, err
 		}
-		detail := "firma, schema XSD e controlli SdI superati (signature, XSD and SdI checks passed); nome allo SdI " + final
+		checked := "firma, schema XSD e controlli SdI superati (signature, XSD and SdI checks passed); nome allo SdI " + final
 		if final != cur.FileName {
-			detail += " (ricevuta come " + cur.FileName + ")"
+			checked += " (ricevuta come " + cur.FileName + ")"
 		}
 		if ex.firma == FirmaHubCAdES || ex.firma == FirmaHubXAdES {
-			detail += "; firmata dall'hub (" + ex.firma + ")"
+			checked += "; firmata dall'hub (" + ex.firma + ")"
 		}
-		evs = append(evs, message.Event{MessageID: id, Type: message.EventValidated, Target: "controlli SdI", Detail: detail})
+		evs = append(evs, message.Event{MessageID: id, Type: message.EventValidated, Target: "controlli SdI", Detail: checked})
 		jobs = append(jobs, store.JobSpec{MessageID: id, Handler: HandlerSend, Target: TargetSdI, Key: "active:send:" + string(id),
 			Params: map[string]string{"ente": e.ID()}})
 		next, detail = DaInviare, "in coda per lo SdI come "+final+" (queued for the SdI)"
