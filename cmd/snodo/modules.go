@@ -4,6 +4,7 @@ import (
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/fs"
 	"snodo/pkg/channel/ftp"
+	pecchannel "snodo/pkg/channel/pec"
 	"snodo/pkg/flow/active"
 	"snodo/pkg/flow/passive"
 	"snodo/pkg/flow/sdisim"
@@ -17,6 +18,7 @@ func channelKinds() *channel.Registry {
 	return channel.NewRegistry(
 		fs.Kind(),
 		ftp.Kind(),
+		pecchannel.Kind(),
 	)
 }
 

@@ -131,6 +131,15 @@ type SinkFunc func(ctx context.Context, in Inbound) (Accepted, error)
 
 func (f SinkFunc) Accept(ctx context.Context, in Inbound) (Accepted, error) { return f(ctx, in) }
 
+// AwaitResolver is implemented by sinks that complete asynchronous deliveries: a
+// receiver that reads receipts (PEC avvenuta-consegna, errore-consegna) calls it with
+// the Result.Await key the sender returned; ok tells a successful delivery from a
+// failed one. It returns an error wrapping store.ErrNotFound for a key no delivery waits
+// on (a receipt that came before its wait was recorded, or a stranger's).
+type AwaitResolver interface {
+	ResolveAwait(ctx context.Context, key string, ok bool, detail string) error
+}
+
 // Receiver takes items from a source and hands them to a sink until ctx is cancelled.
 // Run returns nil on cancellation; other errors are fatal for the receiver (the hub
 // logs them and restarts it with backoff). Transient source errors (a server down) are
@@ -175,6 +184,13 @@ type Kind struct {
 	NewSettings func() any
 	NewSender   func(ep *Endpoint, deps Deps) (Sender, error)
 	NewReceiver func(ep *Endpoint, deps Deps) (Receiver, error)
+	// NewReceiptReceiver, when set, reads the receipts of what a sender endpoint sends
+	// (a PEC mailbox): the hub runs one per distinct Mailbox of its send endpoints that
+	// no receive endpoint already reads, with a sink implementing AwaitResolver.
+	NewReceiptReceiver func(ep *Endpoint, deps Deps) (Receiver, error)
+	// Mailbox identifies the mailbox an endpoint reads or whose receipts it gets
+	// ("" when none), so one mailbox is never read by two receivers.
+	Mailbox func(ep *Endpoint) string
 }
 
 // SettingsChecker is implemented by settings that validate themselves against the

@@ -254,26 +254,12 @@ func (h *Hub) startReceivers(ctx context.Context, wg *sync.WaitGroup) error {
 			if err != nil {
 				return fmt.Errorf("hub: ricevitore %s: %w", p.Endpoint.Name, err)
 			}
-			sink := sf(e, p.Phase)
-			wg.Add(1)
-			go func(name string, rcv channel.Receiver, sink channel.Sink, log *slog.Logger) {
-				defer wg.Done()
-				backoff := time.Second
-				for {
-					err := rcv.Run(ctx, sink)
-					if ctx.Err() != nil {
-						return
-					}
-					log.Error("ricevitore terminato con errore; riavvio (receiver failed; restarting)", "err", err, "in", backoff)
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(backoff):
-					}
-					backoff = min(backoff*2, time.Minute)
-				}
-			}(p.Endpoint.Name, rcv, sink, deps.Logger)
+			sink := resolvingSink{Sink: sf(e, p.Phase), h: h}
+			h.runReceiver(ctx, wg, rcv, sink, deps.Logger)
 		}
+	}
+	if err := h.startReceiptReceivers(ctx, wg); err != nil {
+		return err
 	}
 	return nil
 }

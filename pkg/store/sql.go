@@ -1203,3 +1203,55 @@ func (s *sqlStore) FindKeys(ctx context.Context, prefix string, limit int) ([]Ke
 	}
 	return out, rows.Err()
 }
+
+func (s *sqlStore) AwaitingJob(ctx context.Context, key string) (*Job, error) {
+	js, err := s.queryJobs(ctx, s.r, `SELECT `+jobColumns+` FROM jobs WHERE await_key = ?`, key)
+	if err != nil {
+		return nil, err
+	}
+	if len(js) == 0 {
+		return nil, fmt.Errorf("store: no job awaits %q: %w", key, ErrNotFound)
+	}
+	return &js[0], nil
+}
+
+func (s *sqlStore) FailAwait(ctx context.Context, key, detail string, retryAt time.Time, bury bool) (*Job, error) {
+	var out *Job
+	err := s.WithTx(ctx, func(tx Tx) error {
+		t := tx.(*sqlTx)
+		js, err := s.queryJobs(ctx, t.tx, `SELECT `+jobColumns+` FROM jobs WHERE await_key = ?`, key)
+		if err != nil {
+			return err
+		}
+		if len(js) == 0 {
+			return fmt.Errorf("store: no job awaits %q: %w", key, ErrNotFound)
+		}
+		j := js[0]
+		out = &j
+		if j.State != JobAwaiting {
+			return t.AppendEvents(message.Event{MessageID: j.MessageID, Type: message.EventNote, Target: j.Target,
+				Detail: fmt.Sprintf("ricevuta di errore tardiva o ripetuta per %s (late or repeated failure receipt): %s", key, detail)})
+		}
+		if bury {
+			if _, err := t.exec(`UPDATE jobs SET state = 'dead', await_key = NULL, lease_owner = '', lease_until = 0,
+				last_error = ?, updated_at = ? WHERE id = ?`, detail, micros(t.now), j.ID); err != nil {
+				return err
+			}
+			out.State = JobDead
+			return t.AppendEvents(message.Event{MessageID: j.MessageID, Type: message.EventDeadLettered, Target: j.Target,
+				Attempt: j.Attempts, Detail: detail})
+		}
+		if retryAt.IsZero() {
+			retryAt = t.now
+		}
+		if _, err := t.exec(`UPDATE jobs SET state = 'pending', await_key = NULL, lease_owner = '', lease_until = 0, due_at = ?,
+			last_error = ?, updated_at = ? WHERE id = ?`, micros(retryAt), detail, micros(t.now), j.ID); err != nil {
+			return err
+		}
+		out.State = JobPending
+		return t.AppendEvents(message.Event{MessageID: j.MessageID, Type: message.EventAttemptFailed, Target: j.Target,
+			Attempt: j.Attempts, Detail: fmt.Sprintf("%s; nuovo tentativo alle %s (retry at %s)", detail,
+				retryAt.Local().Format("15:04:05"), retryAt.UTC().Format(time.RFC3339))})
+	})
+	return out, err
+}

@@ -162,6 +162,11 @@ type Store interface {
 	Release(ctx context.Context, owner string) (int, error)
 	// ResolveAwait finishes (ok) or fails (retry from now) the job parked under key.
 	ResolveAwait(ctx context.Context, key string, ok bool, detail string, o Outcome) (*Job, error)
+	// AwaitingJob returns the job parked under an await key (ErrNotFound when none).
+	AwaitingJob(ctx context.Context, key string) (*Job, error)
+	// FailAwait records a failure receipt for the job parked under key: due again at
+	// retryAt, or dead-lettered when bury is set. A job no longer awaiting gets a note.
+	FailAwait(ctx context.Context, key, detail string, retryAt time.Time, bury bool) (*Job, error)
 	// Overdue returns awaiting jobs past their deadline and makes them due again.
 	Overdue(ctx context.Context, now time.Time) ([]Job, error)
 	// Replay makes dead jobs pending again: the job with jobID, or every dead job of

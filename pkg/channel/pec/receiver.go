@@ -29,9 +29,7 @@ import (
 // leaves the receipt in the mailbox and offers it again, for ReceiptGrace after its
 // arrival; past that, a receipt nobody awaits (a Cc recipient, a message sent by
 // someone else from the same box, a late one) is acknowledged and logged.
-type AwaitResolver interface {
-	ResolveAwait(ctx context.Context, key string, ok bool, detail string) error
-}
+type AwaitResolver = channel.AwaitResolver
 
 // ReceiptGrace is how long a receipt that nothing awaits yet is offered again.
 const ReceiptGrace = 10 * time.Minute

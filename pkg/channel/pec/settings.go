@@ -235,12 +235,44 @@ func (s *Settings) Check(ep *channel.Endpoint) error {
 // Kind returns the pec channel kind.
 func Kind() *channel.Kind {
 	return &channel.Kind{
-		Name:        "pec",
-		Schemes:     []string{"mailto", "pec", "imaps", "imap", "imap+plain"},
-		NewSettings: func() any { return &Settings{} },
-		NewSender:   newSender,
-		NewReceiver: newReceiver,
+		Name:               "pec",
+		Schemes:            []string{"mailto", "pec", "imaps", "imap", "imap+plain"},
+		NewSettings:        func() any { return &Settings{} },
+		NewSender:          newSender,
+		NewReceiver:        newReceiver,
+		NewReceiptReceiver: newReceiptReceiverOrNil,
+		Mailbox:            mailboxOf,
 	}
+}
+
+// mailboxOf identifies the IMAP mailbox an endpoint reads (a receiver) or where its
+// receipts arrive (a sender with settings.imap): server address, user and folder.
+func mailboxOf(ep *channel.Endpoint) string {
+	u := ep.URL
+	if isSender(ep.URL) {
+		raw := settingsOf(ep).IMAP
+		if raw == "" {
+			return ""
+		}
+		var err error
+		if u, err = url.Parse(raw); err != nil {
+			return ""
+		}
+	}
+	addr, _, folder, err := imapServer(u)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(addr) + "|" + ep.Username + "|" + folder
+}
+
+// newReceiptReceiverOrNil reads the receipts of a sending endpoint that has an IMAP
+// mailbox; none (nil) when the endpoint names no settings.imap.
+func newReceiptReceiverOrNil(ep *channel.Endpoint, deps channel.Deps) (channel.Receiver, error) {
+	if settingsOf(ep).IMAP == "" {
+		return nil, nil
+	}
+	return NewReceiptReceiver(ep, deps)
 }
 
 func settingsOf(ep *channel.Endpoint) *Settings {

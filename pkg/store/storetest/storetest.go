@@ -311,6 +311,32 @@ func Run(t *testing.T, open Opener) {
 		if len(j) != 1 || j[0].MessageID != id2 || j[0].LastError != "errore-consegna: casella piena" {
 			t.Fatalf("after a failure receipt: %+v", j)
 		}
+		// A failure receipt with a backoff, then one that buries the job.
+		s.Complete(ctx, &j[0], store.Outcome{Await: &store.Await{Key: "<b1@pec>", Deadline: c.now().Add(time.Hour)}})
+		if aj, err := s.AwaitingJob(ctx, "<b1@pec>"); err != nil || aj.ID != j[0].ID {
+			t.Fatalf("AwaitingJob = %+v, %v", aj, err)
+		}
+		if _, err := s.FailAwait(ctx, "<b1@pec>", "errore-consegna", c.now().Add(time.Minute), false); err != nil {
+			t.Fatal(err)
+		}
+		if early, _ := s.Claim(ctx, "w", 1, time.Minute); len(early) != 0 {
+			t.Fatal("a job retried with backoff was due at once")
+		}
+		c.add(2 * time.Minute)
+		j, _ = s.Claim(ctx, "w", 1, time.Minute)
+		s.Complete(ctx, &j[0], store.Outcome{Await: &store.Await{Key: "<b1b@pec>", Deadline: c.now().Add(time.Hour)}})
+		if dj, err := s.FailAwait(ctx, "<b1b@pec>", "errore-consegna definitivo", time.Time{}, true); err != nil || dj.State != store.JobDead {
+			t.Fatalf("FailAwait(bury) = %+v, %v", dj, err)
+		}
+		if dead, _ := s.DeadLetters(ctx, 10); len(dead) != 1 || dead[0].MessageID != id2 {
+			t.Fatalf("dead letters %+v", dead)
+		}
+		if _, err := s.AwaitingJob(ctx, "<nobody@pec>"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("AwaitingJob of an unknown key: %v", err)
+		}
+		// Put the second message back on the happy path for the rest of the test.
+		s.Replay(ctx, id2, 0)
+		j, _ = s.Claim(ctx, "w", 1, time.Minute)
 		s.Complete(ctx, &j[0], store.Outcome{Await: &store.Await{Key: "<b2@pec>", Deadline: c.now().Add(time.Hour)}})
 		if od, _ := s.Overdue(ctx, c.now()); len(od) != 0 {
 			t.Fatal("overdue before the deadline")
