@@ -92,7 +92,7 @@ func newPKI(t testing.TB, dir string) *pki {
 // env is one end-to-end setup: the SdI simulator on its own mTLS listener, the hub
 // in-process on another, the enti's systems as folders.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	pki     *pki
 	simURL  string
@@ -139,7 +139,7 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), opts: o}
 	e.simDir = filepath.Join(e.dir, "sdi-sim")
