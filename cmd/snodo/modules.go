@@ -1,10 +1,12 @@
 package main
 
 import (
+	"snodo/pkg/api"
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/fs"
 	"snodo/pkg/channel/ftp"
 	pecchannel "snodo/pkg/channel/pec"
+	"snodo/pkg/channel/ws"
 	"snodo/pkg/flow/active"
 	"snodo/pkg/flow/passive"
 	"snodo/pkg/flow/sdisim"
@@ -19,15 +21,19 @@ func channelKinds() *channel.Registry {
 		fs.Kind(),
 		ftp.Kind(),
 		pecchannel.Kind(),
+		ws.Kind(),
 	)
 }
 
 // hubModules are the flows and services this binary carries, in start order.
 // Add a module here when its package lands (one line each).
 func hubModules(cfg *route.Config) []hub.Module {
+	act := active.New(active.Options{})
+	pas := passive.New(passive.Options{})
 	return []hub.Module{
 		sdisim.New(), // first: it points the SdI client of the flows at the simulator
-		active.New(active.Options{}),
-		passive.New(passive.Options{}),
+		act,
+		pas,
+		api.NewModule(act, pas), // the API for enti, over both cycles
 	}
 }
