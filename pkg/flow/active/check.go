@@ -180,6 +180,10 @@ func (m *Module) examine(ctx context.Context, e *route.Ente, name string, data [
 		return nil, fmt.Errorf("attivo: controlli su %s non completati (checks not completed): %w", name, rep.Err)
 	}
 	ex.setReport(rep)
+	if ex.formato == "FPA12" && ex.firma == FirmaNessuna && !zip {
+		ex.notes = append(ex.notes, "fattura FPA12 senza firma: lo SdI richiede la firma qualificata; configurare active.sign o firmare "+
+			"prima dell'invio (FPA12 without a signature: the SdI requires a qualified signature)")
+	}
 	if ex.codice != "" {
 		if other, ok := m.h.Routes.ByOffice(ex.codice); ok {
 			ex.interna = other.ID()
