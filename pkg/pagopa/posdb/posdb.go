@@ -208,7 +208,7 @@ func (d *DB) replace(ctx context.Context, tx store.Tx, e *pagopa.Ente, cur *stor
 		return err
 	}
 	for _, o := range cur.Options {
-		if _, err := d.exec(ctx, tx, `DELETE FROM pagopa_notices WHERE ente = ? AND notice_number = ?`, cur.Ente, o.NoticeNumber); err != nil {
+		if _, err := d.exec(ctx, tx, `DELETE FROM pagopa_notices WHERE ente = ? AND iuv = ?`, cur.Ente, o.IUV); err != nil {
 			return fmt.Errorf("posdb: update %s/%s: %w", p.Ente, p.IUPD, err)
 		}
 	}
@@ -289,11 +289,19 @@ func (d *DB) insert(ctx context.Context, tx store.Tx, p *position.Position, hash
 	if err != nil {
 		return fmt.Errorf("posdb: encode %s/%s: %w", p.Ente, p.IUPD, err)
 	}
+	const ins = `INSERT INTO pagopa_positions (ente, iupd, state, version, amount, debtor_id, type,
+		document, expiry_date, content_hash, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	args := []any{p.Ente, p.IUPD, string(p.State), p.Version, p.Amount(), p.Debtor.ID, p.Type, p.Document, expiry(p), hash, string(doc),
+		now.UnixMicro(), now.UnixMicro()}
 	var id int64
-	err = d.queryRow(ctx, tx, `INSERT INTO pagopa_positions (ente, iupd, state, version, amount, debtor_id, type,
-		document, expiry_date, content_hash, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		p.Ente, p.IUPD, string(p.State), p.Version, p.Amount(), p.Debtor.ID, p.Type, p.Document, expiry(p), hash, string(doc),
-		now.UnixMicro(), now.UnixMicro()).Scan(&id)
+	if d.st.Dialect() == store.Postgres {
+		err = d.queryRow(ctx, tx, ins+` RETURNING id`, args...).Scan(&id)
+	} else { // an Exec is much lighter than a query through database/sql
+		var res sql.Result
+		if res, err = d.exec(ctx, tx, ins, args...); err == nil {
+			id, err = res.LastInsertId()
+		}
+	}
 	if err != nil {
 		if isUnique(err) {
 			return fmt.Errorf("posdb: %s/%s: %w", p.Ente, p.IUPD, ErrConflict)
@@ -425,10 +433,11 @@ func iuvOf(notice string) string {
 	return notice
 }
 
+// noticeOwner returns the position holding the notice or its IUV, or 0. A notice number
+// determines its IUV, so the IUV lookup finds a reused notice number too.
 func (d *DB) noticeOwner(ctx context.Context, tx store.Tx, ente, notice, iuvCode string) (int64, error) {
 	var id int64
-	err := d.queryRow(ctx, tx, `SELECT position_id FROM pagopa_notices WHERE ente = ? AND (notice_number = ? OR iuv = ?)`,
-		ente, notice, iuvCode).Scan(&id)
+	err := d.queryRow(ctx, tx, `SELECT position_id FROM pagopa_notices WHERE ente = ? AND iuv = ?`, ente, iuvCode).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

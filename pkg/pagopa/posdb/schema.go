@@ -6,7 +6,8 @@ import "snodo/pkg/store"
 //
 //   - pagopa_positions: one row per position; doc is the position as JSON, the columns
 //     beside it are what queries filter on (state and version are authoritative).
-//   - pagopa_notices: the index from (ente, notice number) and (ente, IUV) to a position.
+//   - pagopa_notices: the index from (ente, IUV) and (ente, notice number) to a position
+//     (a notice number determines its IUV, so one IUV check covers both).
 //   - pagopa_receipts: every receipt accepted from the Node, with the request as received
 //     and the anomalies found (an operator reviews rows whose anomalies are not empty).
 //   - pagopa_quarantine: receipts and requests refused (unknown ente, wrong station,
@@ -19,7 +20,7 @@ var Migrations = []store.Migration{{
 	Version: 1,
 	SQLite: `
 CREATE TABLE pagopa_positions (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	id INTEGER PRIMARY KEY,
 	ente TEXT NOT NULL,
 	iupd TEXT NOT NULL,
 	state TEXT NOT NULL,
@@ -38,14 +39,14 @@ CREATE TABLE pagopa_positions (
 CREATE INDEX pagopa_positions_debtor ON pagopa_positions(ente, debtor_id, id);
 CREATE TABLE pagopa_notices (
 	ente TEXT NOT NULL,
-	notice_number TEXT NOT NULL,
 	iuv TEXT NOT NULL,
+	notice_number TEXT NOT NULL,
 	position_id INTEGER NOT NULL,
-	PRIMARY KEY (ente, notice_number),
-	UNIQUE (ente, iuv)
-);
+	PRIMARY KEY (ente, iuv),
+	UNIQUE (ente, notice_number)
+) WITHOUT ROWID;
 CREATE TABLE pagopa_receipts (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	id INTEGER PRIMARY KEY,
 	id_pa TEXT NOT NULL,
 	receipt_id TEXT NOT NULL,
 	fiscal_code TEXT NOT NULL,
@@ -66,7 +67,7 @@ CREATE TABLE pagopa_receipts (
 CREATE INDEX pagopa_receipts_notice ON pagopa_receipts(fiscal_code, notice_number);
 CREATE INDEX pagopa_receipts_anomalies ON pagopa_receipts(id) WHERE anomalies <> '';
 CREATE TABLE pagopa_quarantine (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	id INTEGER PRIMARY KEY,
 	operation TEXT NOT NULL,
 	id_pa TEXT NOT NULL DEFAULT '',
 	id_broker TEXT NOT NULL DEFAULT '',
@@ -98,11 +99,11 @@ CREATE TABLE pagopa_positions (
 CREATE INDEX pagopa_positions_debtor ON pagopa_positions(ente, debtor_id, id);
 CREATE TABLE pagopa_notices (
 	ente TEXT NOT NULL,
-	notice_number TEXT NOT NULL,
 	iuv TEXT NOT NULL,
+	notice_number TEXT NOT NULL,
 	position_id BIGINT NOT NULL,
-	PRIMARY KEY (ente, notice_number),
-	UNIQUE (ente, iuv)
+	PRIMARY KEY (ente, iuv),
+	UNIQUE (ente, notice_number)
 );
 CREATE TABLE pagopa_receipts (
 	id BIGSERIAL PRIMARY KEY,
