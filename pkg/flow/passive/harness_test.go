@@ -112,9 +112,11 @@ type envOptions struct {
 	ftp       *ftpServer
 	kinds     []*channel.Kind
 	workers   int    // engine workers (default 4)
+	lease     string // engine lease (default 10s)
 	sdiYAML   string // extra keys under sdi:
 	now       func() time.Time
 	api       bool // mount the API for enti, wired to the passive module
+	noHub     bool // do not start a hub in-process (the crash test runs it as a child process)
 }
 
 var fastTiming = sim.Timing{Notify: 5 * time.Millisecond, EC: 20 * time.Millisecond, AT: time.Hour, DT: time.Hour, Retry: 20 * time.Millisecond}
@@ -160,6 +162,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if workers <= 0 {
 		workers = 4
 	}
+	lease := o.lease
+	if lease == "" {
+		lease = "10s"
+	}
 	storeYAML := o.storeYAML
 	if storeYAML == "" {
 		storeYAML = "store: {driver: sqlite}"
@@ -169,7 +175,7 @@ func newEnv(t testing.TB, o envOptions) *env {
   tls: {cert: %s, key: %s, client_ca: %s}
 data_dir: data
 routes_dir: routes
-engine: {workers: %d, poll: 20ms, lease: 10s, grace: 2s, retry: {initial: 20ms, max: 200ms, max_attempts: 8}}
+engine: {workers: %d, poll: 20ms, lease: %s, grace: 2s, retry: {initial: 20ms, max: 200ms, max_attempts: 8}}
 sdi:
   ricevi_file_url: %s/SdIRiceviFile
   ricevi_notifica_url: %s/SdIRiceviNotifica
@@ -177,7 +183,7 @@ sdi:
   tls: {cert: %s, key: %s, ca: %s}
 %s
 %s
-`, e.hubAddr, e.pki.hubCert, e.pki.hubKey, e.pki.caFile, workers, e.simURL, e.simURL, e.pki.hubClient, e.pki.hubClientKey, e.pki.caFile, o.sdiYAML, storeYAML)
+`, e.hubAddr, e.pki.hubCert, e.pki.hubKey, e.pki.caFile, workers, lease, e.simURL, e.simURL, e.pki.hubClient, e.pki.hubClientKey, e.pki.caFile, o.sdiYAML, storeYAML)
 	e.cfgPath = filepath.Join(e.dir, "snodo.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -187,6 +193,9 @@ sdi:
 		timing = fastTiming
 	}
 	e.startSim(timing)
+	if o.noHub {
+		return e
+	}
 	e.start()
 	t.Cleanup(e.shutdown)
 	return e
@@ -212,16 +221,25 @@ func (e *env) kinds() *channel.Registry {
 	return channel.NewRegistry(ks...)
 }
 
-// start runs a hub on the environment's configuration and data folder.
-func (e *env) start() {
-	e.t.Helper()
-	l := &route.Loader{Channels: e.kinds(), CheckRules: flowkit.CheckRules}
-	cfg, err := l.LoadConfig(e.cfgPath)
+// load reads a configuration and its routes as the hub does.
+func load(path string, kinds *channel.Registry) (*route.Config, *route.Routes, error) {
+	l := &route.Loader{Channels: kinds, CheckRules: flowkit.CheckRules}
+	cfg, err := l.LoadConfig(path)
 	if err != nil {
-		e.t.Fatal(err)
+		return nil, nil, err
 	}
 	l.DataDir = cfg.DataDir
 	rs, err := l.LoadRoutes(cfg.RoutesDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, rs, nil
+}
+
+// start runs a hub on the environment's configuration and data folder.
+func (e *env) start() {
+	e.t.Helper()
+	cfg, rs, err := load(e.cfgPath, e.kinds())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -230,7 +248,7 @@ func (e *env) start() {
 	if e.api {
 		modules = append(modules, apiModule{mod})
 	}
-	h, err := hub.New(hub.Options{Config: cfg, Routes: rs, Channels: l.Channels, Modules: modules,
+	h, err := hub.New(hub.Options{Config: cfg, Routes: rs, Channels: e.kinds(), Modules: modules,
 		Logger: testLogger(e.t, "hub"), Now: e.now})
 	if err != nil {
 		e.t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"snodo/pkg/engine"
@@ -99,7 +100,11 @@ func (m *Module) sendEC(ctx context.Context, j *store.Job, msg *message.Message)
 		}
 		return store.Outcome{}, err
 	case sdicoop.ES00:
-		err = m.tx(ctx, func(tx store.Tx) error { return m.recordScarto(ctx, tx, msg, inv, res) })
+		// A previous attempt may have reached the SdI: the process died during the call
+		// (the lease was taken over) or the answer was lost. The SdI then refuses this
+		// repeat, and the refusal says nothing about the first.
+		uncertain := j.Recovered || strings.Contains(j.LastError, "esito sconosciuto")
+		err = m.tx(ctx, func(tx store.Tx) error { return m.recordScarto(ctx, tx, msg, inv, res, uncertain) })
 		if err == nil {
 			m.metrics.outcomes.WithLabelValues(esito, sdicoop.ES00).Inc()
 			m.log.Warn("esito committente scartato dall'SdI (outcome discarded by the SdI)", "message", msg.ID, "ente", msg.Ente, "file", msg.FileName, "SE", res.NomeFileScarto)
@@ -111,7 +116,7 @@ func (m *Module) sendEC(ctx context.Context, j *store.Job, msg *message.Message)
 
 // recordScarto stores the SE of a refused EC, relays it to the ente and moves the EC
 // and the invoice to esito-scartato.
-func (m *Module) recordScarto(ctx context.Context, tx store.Tx, msg, inv *message.Message, res *sdicoop.NotificaEsitoResult) error {
+func (m *Module) recordScarto(ctx context.Context, tx store.Tx, msg, inv *message.Message, res *sdicoop.NotificaEsitoResult, uncertain bool) error {
 	cur, err := lock(ctx, tx, m.h.Store.Dialect(), msg.ID)
 	if err != nil || cur.State != EsitoRicevuto {
 		return err
@@ -138,6 +143,16 @@ func (m *Module) recordScarto(ctx context.Context, tx store.Tx, msg, inv *messag
 	}
 	if _, err := transition(tx, invoiceTransitions, ilocked, EsitoScartato, fmt.Sprintf("esito %s scartato dall'SdI (ES00, SE %s): %s", msg.FileName, res.NomeFileScarto, why)); err != nil {
 		return err
+	}
+	if uncertain {
+		note := "un tentativo precedente di invio di " + msg.FileName + " potrebbe essere stato accettato dall'SdI (risposta persa o processo interrotto): " +
+			"lo scarto può riguardare la ripetizione; verificare l'esito sul portale SdI prima di inviarne un altro " +
+			"(an earlier attempt may have been accepted: the SE may concern the repeat)"
+		if err := tx.AppendEvents(message.Event{MessageID: inv.ID, Type: message.EventNote, Target: "esito", Detail: note},
+			message.Event{MessageID: msg.ID, Type: message.EventNote, Target: "esito", Detail: note}); err != nil {
+			return err
+		}
+		m.log.Warn("scarto dopo un invio dall'esito incerto: verificare sul portale SdI (SE after an uncertain attempt)", "message", msg.ID, "invoice", inv.ID)
 	}
 	if len(res.FileScarto) == 0 {
 		return tx.AppendEvents(message.Event{MessageID: msg.ID, Type: message.EventNote, Detail: "l'SdI non ha allegato il file SE (no SE file attached)"})
