@@ -284,8 +284,8 @@ func (m *Module) commitCheck(ctx context.Context, tx store.Tx, e *route.Ente, id
 	var detail string
 	if len(errs) > 0 {
 		r.Codice, r.Descrizione, r.Errori, r.NomeFile = FA02, descrizioni[FA02], errs, ""
-		r.Messaggio = fmt.Sprintf("fattura non inviata allo SdI: %d errori, con i codici che l'SdI avrebbe dato; correggere il file e "+
-			"inviarlo di nuovo (invoice not sent to the SdI: %d errors, with the SdI's codes; fix the file and submit it again)", len(errs), len(errs))
+		r.Messaggio = fmt.Sprintf("fattura non inviata allo SdI (errori: %d, con i codici che lo SdI avrebbe dato): correggere il file e "+
+			"inviarlo di nuovo (invoice not sent to the SdI, errors: %d, with the SdI's codes: fix the file and submit it again)", len(errs), len(errs))
 		headers[HeaderCodice], headers[HeaderErrori] = FA02, summary(errs, 1500)
 		evs = append(evs, message.Event{MessageID: id, Type: message.EventInvalid, Target: "controlli SdI", Detail: summary(errs, 1500)})
 		next, detail = RifiutataValidazione, fmt.Sprintf("rifiutata dai controlli: %s (refused by the checks)", codes(errs))
