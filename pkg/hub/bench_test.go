@@ -74,7 +74,7 @@ func waitOutbox(b *testing.B, dir string, n int) {
 		if time.Now().After(deadline) {
 			b.Fatalf("outbox holds %d of %d", countRegular(dir), n)
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

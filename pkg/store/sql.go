@@ -24,6 +24,7 @@ type sqlStore struct {
 	dialect Dialect
 	now     func() time.Time
 	stmts   sync.Map     // query → *sql.Stmt prepared on w
+	rstmts  sync.Map     // query → *sql.Stmt prepared on r
 	wanted  sync.Map     // queries to prepare before the next transaction
 	group   *groupCommit // SQLite: concurrent transactions share commits
 }
@@ -75,6 +76,7 @@ func (s *sqlStore) Close() error {
 		s.group.close()
 	}
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	s.rstmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.w.Close()
 	if s.r != s.w {
 		if e := s.r.Close(); err == nil {
@@ -529,11 +531,11 @@ func (t *sqlTx) AddKeys(id message.ID, keys ...string) error {
 }
 
 func (t *sqlTx) FindByKey(key string) ([]message.ID, error) {
-	return findByKey(t.ctx, t.tx, t.s, key)
+	return findByKey(t.ctx, txQ{t}, t.s, key)
 }
 
 func (t *sqlTx) Get(id message.ID) (*message.Message, error) {
-	return getMessage(t.ctx, t.tx, t.s, id)
+	return getMessage(t.ctx, txQ{t}, t.s, id)
 }
 
 func (t *sqlTx) NextCounter(name string) (int64, error) {
@@ -548,9 +550,57 @@ func (t *sqlTx) NextCounter(name string) (int64, error) {
 
 // ---- reads ----
 
+// queryer runs queries written with ? placeholders, through prepared statements: the
+// store's readers (reads) or a transaction's (txQ).
 type queryer interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// readQ reads through statements prepared once on the reader pool.
+type readQ struct{ s *sqlStore }
+
+func (r readQ) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st, ok := r.s.rstmts.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := r.s.r.PrepareContext(ctx, r.s.Rebind(q))
+	if err != nil {
+		return nil
+	}
+	if prev, loaded := r.s.rstmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	return st
+}
+
+func (r readQ) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := r.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return r.s.r.QueryContext(ctx, r.s.Rebind(q), args...)
+}
+
+func (r readQ) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := r.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return r.s.r.QueryRowContext(ctx, r.s.Rebind(q), args...)
+}
+
+// txQ reads inside a transaction through its prepared statements.
+type txQ struct{ t *sqlTx }
+
+func (x txQ) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st, ok := x.t.stmt(q); ok {
+		return st.QueryContext(ctx, args...)
+	}
+	return x.t.tx.QueryContext(ctx, x.t.s.Rebind(q), args...)
+}
+
+func (x txQ) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return x.t.queryRow(q, args...)
 }
 
 const messageColumns = `id, ente, flow, kind, file_name, size, sha256, headers, correlation_id, parent_id, state,
@@ -577,7 +627,7 @@ func scanMessage(sc scanner) (*message.Message, error) {
 }
 
 func getMessage(ctx context.Context, q queryer, s *sqlStore, id message.ID) (*message.Message, error) {
-	m, err := scanMessage(q.QueryRowContext(ctx, s.Rebind(`SELECT `+messageColumns+` FROM messages WHERE id = ?`), string(id)))
+	m, err := scanMessage(q.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = ?`, string(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: message %s: %w", id, ErrNotFound)
 	}
@@ -585,7 +635,7 @@ func getMessage(ctx context.Context, q queryer, s *sqlStore, id message.ID) (*me
 }
 
 func findByKey(ctx context.Context, q queryer, s *sqlStore, key string) ([]message.ID, error) {
-	rows, err := q.QueryContext(ctx, s.Rebind(`SELECT message_id FROM message_keys WHERE key = ? ORDER BY message_id`), key)
+	rows, err := q.QueryContext(ctx, `SELECT message_id FROM message_keys WHERE key = ? ORDER BY message_id`, key)
 	if err != nil {
 		return nil, fmt.Errorf("store: find key %s: %w", key, err)
 	}
@@ -602,15 +652,15 @@ func findByKey(ctx context.Context, q queryer, s *sqlStore, key string) ([]messa
 }
 
 func (s *sqlStore) Get(ctx context.Context, id message.ID) (*message.Message, error) {
-	return getMessage(ctx, s.r, s, id)
+	return getMessage(ctx, readQ{s}, s, id)
 }
 
 func (s *sqlStore) FindByKey(ctx context.Context, key string) ([]message.ID, error) {
-	return findByKey(ctx, s.r, s, key)
+	return findByKey(ctx, readQ{s}, s, key)
 }
 
 func (s *sqlStore) Files(ctx context.Context, id message.ID) ([]message.File, error) {
-	rows, err := s.r.QueryContext(ctx, s.Rebind(`SELECT name, role, content_type, size FROM message_files WHERE message_id = ? ORDER BY seq`), string(id))
+	rows, err := readQ{s}.QueryContext(ctx, `SELECT name, role, content_type, size FROM message_files WHERE message_id = ? ORDER BY seq`, string(id))
 	if err != nil {
 		return nil, fmt.Errorf("store: files of %s: %w", id, err)
 	}
@@ -629,7 +679,7 @@ func (s *sqlStore) Files(ctx context.Context, id message.ID) ([]message.File, er
 func (s *sqlStore) ReadFile(ctx context.Context, id message.ID, name string) ([]byte, error) {
 	var seq int
 	var size int64
-	err := s.r.QueryRowContext(ctx, s.Rebind(`SELECT seq, size FROM message_files WHERE message_id = ? AND name = ? ORDER BY seq LIMIT 1`),
+	err := readQ{s}.QueryRowContext(ctx, `SELECT seq, size FROM message_files WHERE message_id = ? AND name = ? ORDER BY seq LIMIT 1`,
 		string(id), name).Scan(&seq, &size)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: file %s of %s: %w", name, id, ErrNotFound)
@@ -639,7 +689,7 @@ func (s *sqlStore) ReadFile(ctx context.Context, id message.ID, name string) ([]
 	}
 	if size <= chunkSize {
 		var data []byte
-		if err := s.r.QueryRowContext(ctx, s.Rebind(`SELECT data FROM message_files WHERE message_id = ? AND seq = ?`),
+		if err := (readQ{s}).QueryRowContext(ctx, `SELECT data FROM message_files WHERE message_id = ? AND seq = ?`,
 			string(id), seq).Scan(&data); err != nil {
 			return nil, fmt.Errorf("store: read file %s of %s: %w", name, id, err)
 		}
@@ -718,7 +768,7 @@ func (s *sqlStore) List(ctx context.Context, f Filter) ([]*message.Message, erro
 }
 
 func (s *sqlStore) Events(ctx context.Context, id message.ID) ([]message.Event, error) {
-	rows, err := s.r.QueryContext(ctx, s.Rebind(`SELECT seq, message_id, at, type, target, attempt, detail FROM events WHERE message_id = ? ORDER BY seq`), string(id))
+	rows, err := readQ{s}.QueryContext(ctx, `SELECT seq, message_id, at, type, target, attempt, detail FROM events WHERE message_id = ? ORDER BY seq`, string(id))
 	if err != nil {
 		return nil, fmt.Errorf("store: events of %s: %w", id, err)
 	}
@@ -761,18 +811,18 @@ func scanJob(sc scanner) (Job, error) {
 }
 
 func (s *sqlStore) Jobs(ctx context.Context, id message.ID) ([]Job, error) {
-	return s.queryJobs(ctx, s.r, `SELECT `+jobColumns+` FROM jobs WHERE message_id = ? ORDER BY id`, string(id))
+	return s.queryJobs(ctx, readQ{s}, `SELECT `+jobColumns+` FROM jobs WHERE message_id = ? ORDER BY id`, string(id))
 }
 
 func (s *sqlStore) DeadLetters(ctx context.Context, limit int) ([]Job, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	return s.queryJobs(ctx, s.r, `SELECT `+jobColumns+` FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT `+strconv.Itoa(limit))
+	return s.queryJobs(ctx, readQ{s}, `SELECT `+jobColumns+` FROM jobs WHERE state = 'dead' ORDER BY id DESC LIMIT `+strconv.Itoa(limit))
 }
 
 func (s *sqlStore) queryJobs(ctx context.Context, q queryer, query string, args ...any) ([]Job, error) {
-	rows, err := q.QueryContext(ctx, s.Rebind(query), args...)
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: jobs: %w", err)
 	}
@@ -816,7 +866,7 @@ func (s *sqlStore) Claim(ctx context.Context, owner string, n int, lease time.Du
 			if len(cands) >= n {
 				break
 			}
-			rows, err := t.tx.QueryContext(ctx, s.Rebind(q.sql), now, n-len(cands))
+			rows, err := txQ{t}.QueryContext(ctx, q.sql, now, n-len(cands))
 			if err != nil {
 				return fmt.Errorf("store: claim: %w", err)
 			}
@@ -1013,7 +1063,7 @@ func (s *sqlStore) ResolveAwait(ctx context.Context, key string, ok bool, detail
 	var out *Job
 	err := s.WithTx(ctx, func(tx Tx) error {
 		t := tx.(*sqlTx)
-		js, err := s.queryJobs(ctx, t.tx, `SELECT `+jobColumns+` FROM jobs WHERE await_key = ?`, key)
+		js, err := s.queryJobs(ctx, txQ{t}, `SELECT `+jobColumns+` FROM jobs WHERE await_key = ?`, key)
 		if err != nil {
 			return err
 		}
@@ -1053,7 +1103,7 @@ func (s *sqlStore) Overdue(ctx context.Context, now time.Time) ([]Job, error) {
 	var out []Job
 	err := s.WithTx(ctx, func(tx Tx) error {
 		t := tx.(*sqlTx)
-		js, err := s.queryJobs(ctx, t.tx, `SELECT `+jobColumns+` FROM jobs WHERE state = 'awaiting' AND lease_until < ?`, micros(now))
+		js, err := s.queryJobs(ctx, txQ{t}, `SELECT `+jobColumns+` FROM jobs WHERE state = 'awaiting' AND lease_until < ?`, micros(now))
 		if err != nil {
 			return err
 		}
@@ -1082,9 +1132,9 @@ func (s *sqlStore) Replay(ctx context.Context, id message.ID, jobID int64) (int,
 		var js []Job
 		var err error
 		if jobID != 0 {
-			js, err = s.queryJobs(ctx, t.tx, `SELECT `+jobColumns+` FROM jobs WHERE id = ? AND state = 'dead'`, jobID)
+			js, err = s.queryJobs(ctx, txQ{t}, `SELECT `+jobColumns+` FROM jobs WHERE id = ? AND state = 'dead'`, jobID)
 		} else {
-			js, err = s.queryJobs(ctx, t.tx, `SELECT `+jobColumns+` FROM jobs WHERE message_id = ? AND state = 'dead'`, string(id))
+			js, err = s.queryJobs(ctx, txQ{t}, `SELECT `+jobColumns+` FROM jobs WHERE message_id = ? AND state = 'dead'`, string(id))
 		}
 		if err != nil {
 			return err
@@ -1205,7 +1255,7 @@ func (s *sqlStore) FindKeys(ctx context.Context, prefix string, limit int) ([]Ke
 }
 
 func (s *sqlStore) AwaitingJob(ctx context.Context, key string) (*Job, error) {
-	js, err := s.queryJobs(ctx, s.r, `SELECT `+jobColumns+` FROM jobs WHERE await_key = ?`, key)
+	js, err := s.queryJobs(ctx, readQ{s}, `SELECT `+jobColumns+` FROM jobs WHERE await_key = ?`, key)
 	if err != nil {
 		return nil, err
 	}
@@ -1219,7 +1269,7 @@ func (s *sqlStore) FailAwait(ctx context.Context, key, detail string, retryAt ti
 	var out *Job
 	err := s.WithTx(ctx, func(tx Tx) error {
 		t := tx.(*sqlTx)
-		js, err := s.queryJobs(ctx, t.tx, `SELECT `+jobColumns+` FROM jobs WHERE await_key = ?`, key)
+		js, err := s.queryJobs(ctx, txQ{t}, `SELECT `+jobColumns+` FROM jobs WHERE await_key = ?`, key)
 		if err != nil {
 			return err
 		}
