@@ -195,16 +195,6 @@ func (s *submitSink) Accept(ctx context.Context, in channel.Inbound) (channel.Ac
 	return channel.Accepted{MessageID: id, Duplicate: !created}, err
 }
 
-// ResolveAwait completes a delivery awaiting a PEC receipt (pec channel: a final
-// receipt read on a submission mailbox the hub also sends from).
-func (s *submitSink) ResolveAwait(ctx context.Context, key string, ok bool, detail string) error {
-	_, err := s.m.h.Store.ResolveAwait(ctx, key, ok, detail, store.Outcome{})
-	if err == nil {
-		s.m.h.Notify()
-	}
-	return err
-}
-
 func (m *Module) resolveReceipt(ctx context.Context, in channel.Inbound) error {
 	m.log.Info("ricevuta PEC sulla casella di invio ignorata: nessuna consegna la attende qui (PEC receipt on the submission mailbox ignored)",
 		"tipo", in.Headers[headerPECTipo], "source", in.Source)
