@@ -124,6 +124,8 @@ type envOptions struct {
 	viaProxy  bool // the hub reaches the SdI through a relay the test can cut (env.proxy)
 	external  bool // no hub in this process: the test runs it as a child process
 	api       bool // mount the API for enti with the module as its ActiveSubmitter
+	// transmitters, when set, are the only client CNs the simulated SdI accepts (EI03 for others).
+	transmitters []string
 }
 
 var fastTiming = sim.Timing{Notify: 5 * time.Millisecond, EC: 20 * time.Millisecond, AT: 60 * time.Millisecond, DT: 60 * time.Millisecond,
@@ -218,7 +220,7 @@ sdi:
 func (e *env) startSim() {
 	e.t.Helper()
 	s, err := sim.New(sim.Config{StateDir: e.simDir, TrasmissioneURL: "https://" + e.hubAddr + "/sdi/TrasmissioneFatture",
-		RicezioneURL: "https://" + e.hubAddr + "/sdi/RicezioneFatture", HTTP: e.pki.sdiHTTP, Timing: e.timing, Rules: e.opts.rules,
+		RicezioneURL: "https://" + e.hubAddr + "/sdi/RicezioneFatture", HTTP: e.pki.sdiHTTP, Timing: e.timing, Rules: e.opts.rules, AllowedTransmitters: e.opts.transmitters,
 		Logger: testLogger(e.t, "sdi-sim")})
 	if err != nil {
 		e.t.Fatal(err)

@@ -280,3 +280,43 @@ func (p *proxy) up() {
 	}
 	panic("proxy: cannot listen again on " + p.addr)
 }
+
+// TestUserNotEnabled: EI03 (the channel is not accredited for this certificate) is not
+// retried: the send is dead-lettered for an operator, and replayed once fixed.
+func TestUserNotEnabled(t *testing.T) {
+	e := newEnv(t, envOptions{routes: map[string]string{"a": enteRoute("a", pivaA, "UFA000", "")}, transmitters: []string{"un-altro-hub"}})
+	e.submit("a", "ei03.xml", invoice(pivaA, "AAAAAA", "E3"))
+	m := e.waitSubmission("a", "ei03.xml", active.DaInviare)
+	deadline := time.Now().Add(20 * time.Second)
+	var dead bool
+	for !dead {
+		if time.Now().After(deadline) {
+			t.Fatalf("send not dead-lettered:\n%s", e.timeline(m.ID))
+		}
+		jobs, _ := e.store().Jobs(context.Background(), m.ID)
+		for _, j := range jobs {
+			if j.Handler == active.HandlerSend && j.State == "dead" {
+				dead = true
+				if j.Attempts != 1 || !strings.Contains(j.LastError, "EI03") {
+					t.Errorf("dead send: attempts %d, error %q", j.Attempts, j.LastError)
+				}
+			}
+		}
+		sleepShort()
+	}
+	if got := e.get(m.ID); got.State != active.DaInviare || got.Header(active.HeaderInvioInCorso) != "" {
+		t.Errorf("state %s InvioInCorso %q", got.State, got.Header(active.HeaderInvioInCorso))
+	}
+	// The operator fixes the accreditation and replays: sent once.
+	e.sim.Load().Close()
+	e.opts.transmitters = nil
+	e.startSim()
+	if n, err := e.store().Replay(context.Background(), m.ID, 0); err != nil || n != 1 {
+		t.Fatalf("replay: %d %v", n, err)
+	}
+	e.hub().Notify()
+	m = e.waitState(m.ID, active.Accettata)
+	if n := e.received(m.Header(active.HeaderNomeFile)); n != 1 {
+		t.Errorf("received %d", n)
+	}
+}
