@@ -223,7 +223,7 @@ func (x *Examiner) Examine(ctx context.Context, in Input) (*Examination, error) 
 			if err != nil {
 				ex.RenderErr = err
 			} else {
-				ex.Rendering = &message.File{Name: renderingName(in.NomeFile), Role: message.RoleRendering, ContentType: "text/html; charset=utf-8", Data: html}
+				ex.Rendering = &message.File{Name: renderingName(in.NomeFile), Role: message.RoleRendering, ContentType: "text/html", Data: html}
 			}
 		}
 	}
