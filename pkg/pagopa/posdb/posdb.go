@@ -58,6 +58,7 @@ type DB struct {
 	now       func() time.Time
 	onReceipt ReceiptHook
 	caches    sync.Map // *sql.Tx -> *stmtCache, see WithStatementCache
+	reads     sync.Map // query -> *sql.Stmt prepared on the store's pool, see read
 }
 
 // New returns a repository over st, whose migrations must include Migrations.
@@ -502,8 +503,7 @@ func (d *DB) getTx(ctx context.Context, tx store.Tx, ente, iupd string, lock boo
 
 // Get reads the position iupd of ente.
 func (d *DB) Get(ctx context.Context, ente, iupd string) (*position.Position, error) {
-	s, err := scanPosition(d.st.DB().QueryRowContext(ctx, d.st.Rebind(`SELECT `+positionColumns+
-		` FROM pagopa_positions WHERE ente = ? AND iupd = ?`), ente, iupd))
+	s, err := scanPosition(d.read(ctx, `SELECT `+positionColumns+` FROM pagopa_positions WHERE ente = ? AND iupd = ?`, ente, iupd))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("posdb: %s/%s: %w", ente, iupd, ErrNotFound)
 	}
@@ -515,9 +515,9 @@ func (d *DB) Get(ctx context.Context, ente, iupd string) (*position.Position, er
 
 // ByNotice reads the position holding the notice number of ente.
 func (d *DB) ByNotice(ctx context.Context, ente, notice string) (*position.Position, error) {
-	s, err := scanPosition(d.st.DB().QueryRowContext(ctx, d.st.Rebind(`SELECT p.id, p.state, p.version, p.content_hash, p.doc,
+	s, err := scanPosition(d.read(ctx, `SELECT p.id, p.state, p.version, p.content_hash, p.doc,
 		p.created_at, p.updated_at FROM pagopa_notices n JOIN pagopa_positions p ON p.id = n.position_id
-		WHERE n.ente = ? AND n.notice_number = ?`), ente, notice))
+		WHERE n.ente = ? AND n.notice_number = ?`, ente, notice))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("posdb: %s/avviso %s: %w", ente, notice, ErrNotFound)
 	}
@@ -727,4 +727,22 @@ func (d *DB) queryRow(ctx context.Context, tx store.Tx, q string, args ...any) *
 		return st.QueryRowContext(ctx, args...)
 	}
 	return tx.SQL().QueryRowContext(ctx, q, args...)
+}
+
+// read runs a hot single-row read (the Node's verify and getPayment) with a statement
+// prepared once on the store's pool instead of at every call.
+func (d *DB) read(ctx context.Context, q string, args ...any) *sql.Row {
+	q = d.st.Rebind(q)
+	if v, ok := d.reads.Load(q); ok {
+		return v.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := d.st.DB().PrepareContext(ctx, q)
+	if err != nil {
+		return d.st.DB().QueryRowContext(ctx, q, args...)
+	}
+	if prev, loaded := d.reads.LoadOrStore(q, st); loaded {
+		st.Close()
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
