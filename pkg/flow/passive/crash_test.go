@@ -3,6 +3,7 @@ package passive_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -97,6 +98,32 @@ func (e *env) startChild() *child {
 		}
 		if time.Now().After(deadline) {
 			e.t.Fatal("hub process not ready within 30s")
+		}
+	}
+}
+
+// waitIdle waits until the hub's queue is empty (readyz: nothing pending, running or
+// awaiting), twice in a row.
+func (e *env) waitIdle() {
+	e.t.Helper()
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.pki.ca.Pool()}}}
+	idle := 0
+	for deadline := time.Now().Add(60 * time.Second); idle < 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the hub's queue did not empty within 60s")
+		}
+		resp, err := client.Get("https://" + e.hubAddr + "/readyz")
+		if err != nil {
+			idle = 0
+			continue
+		}
+		var r struct{ Queue map[string]int64 }
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err == nil && r.Queue["pending"]+r.Queue["running"]+r.Queue["awaiting"] == 0 {
+			idle++
+		} else {
+			idle = 0
 		}
 	}
 }
@@ -217,7 +244,8 @@ func TestHubKilledMidCycle(t *testing.T) {
 			t.Fatalf("%d of %d outcomes accepted by the SdI", len(accepted()), n)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // the last answers recorded
+	// A job taken over from the killed process runs once its lease (2s) expires.
+	e.waitIdle()
 	hubProc.stop(t)
 
 	// Everything once: files, invoices, outcomes. (A writer killed mid-file leaves a
