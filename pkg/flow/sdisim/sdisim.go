@@ -186,8 +186,8 @@ func (m *Module) Init(h *hub.Hub) error {
 		h.Log.Warn("simulatore SdI attivo ma sdi.ricevi_file_url/ricevi_notifica_url sono impostati: l'hub parla con l'SdI configurato, non col simulatore "+
 			"(simulator on, but the hub's SdI URLs point elsewhere)", "ricevi_notifica_url", sdiCfg.RiceviNotificaURL)
 	}
-	log := h.Log.With("component", "sdi-sim")
-	h.Go(func(ctx context.Context) error { return m.run(ctx, h, opts, rules, scenario, log, handler) })
+	// The simulator names itself in its log lines (component=sdi-sim).
+	h.Go(func(ctx context.Context) error { return m.run(ctx, h, opts, rules, scenario, h.Log, handler) })
 	return nil
 }
 
@@ -215,7 +215,7 @@ func (m *Module) run(ctx context.Context, h *hub.Hub, opts Options, rules map[st
 	m.sim.Store(&running{s: s, services: s.Handler(), control: s.ControlHandler()})
 	close(m.ready)
 	control := m.base + "/"
-	log.Info("simulatore SdI attivo (SdI simulator running)", "servizi", m.base, "controllo", control, "deposito", opts.DropDir,
+	log.Info("simulatore SdI attivo (SdI simulator running)", "component", "sdi-sim", "servizi", m.base, "controllo", control, "deposito", opts.DropDir,
 		"decorrenza_termini", opts.timing().DT.String())
 	<-ctx.Done()
 	if srv != nil {
