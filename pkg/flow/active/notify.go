@@ -96,11 +96,15 @@ func invoiceBaseOf(notification string) string {
 	if !ok {
 		return ""
 	}
-	i := strings.LastIndex(strings.ToUpper(notification), "_"+string(t)+"_")
-	if i <= 0 {
-		return ""
+	// The last "_TT_" (any case) is the suffix TipoFromName matched. Compared byte by
+	// byte: upper-casing the whole name would move the offsets of invalid UTF-8.
+	pat := "_" + string(t) + "_"
+	for i := len(notification) - len(pat); i > 0; i-- {
+		if strings.EqualFold(notification[i:i+len(pat)], pat) {
+			return notification[:i]
+		}
 	}
-	return notification[:i]
+	return ""
 }
 
 // invoiceByID returns the active invoice with an IdentificativoSdI, nil when none.

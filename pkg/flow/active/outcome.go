@@ -142,10 +142,9 @@ func outcomeName(msg *message.Message) string {
 	if base == "" {
 		base = msg.FileName
 	}
-	lower := strings.ToLower(base)
 	for _, ext := range []string{".xml.p7m", ".p7m", ".xml", ".zip"} {
-		if strings.HasSuffix(lower, ext) {
-			base = base[:len(base)-len(ext)]
+		if n := len(base) - len(ext); n >= 0 && strings.EqualFold(base[n:], ext) {
+			base = base[:n]
 			break
 		}
 	}

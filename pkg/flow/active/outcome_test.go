@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"snodo/pkg/channel"
 	"snodo/pkg/message"
 	"snodo/pkg/xsd"
 	snodowsdl "snodo/wsdl/snodo"
@@ -163,6 +164,21 @@ func FuzzInvoiceBaseOf(f *testing.F) {
 		b := invoiceBaseOf(name)
 		if b != "" && (!strings.HasPrefix(name, b) || strings.ContainsAny(b, "/\\")) {
 			t.Fatalf("invoiceBaseOf(%q) = %q", name, b)
+		}
+	})
+}
+
+// FuzzOutcomeName: whatever name an ente gives, the outcome file's name is a safe file
+// name, unique to the message.
+func FuzzOutcomeName(f *testing.F) {
+	for _, s := range []string{"fattura.xml", "IT01234567890_00001.xml.p7m", "..", "a/b.xml", "\xf9.XML", strings.Repeat("x", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		id := message.ID("01kg2x7c8m0000000000000000")
+		got := outcomeName(&message.Message{ID: id, FileName: name})
+		if err := channel.SafeFileName(got); err != nil || !strings.HasSuffix(got, ".esito-"+string(id)+".xml") {
+			t.Fatalf("outcomeName(%q) = %q: %v", name, got, err)
 		}
 	})
 }
