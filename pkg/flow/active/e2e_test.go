@@ -2,6 +2,7 @@ package active_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -15,12 +16,18 @@ import (
 	"snodo/pkg/store/storetest"
 )
 
-// TestScenarios runs one invoice per SdI scenario through the fs channel: submitted in
-// the ente's folder, checked, named, sent once, and every notification relayed to the
-// ente's folder, the invoice moving along its state machine.
+// TestScenarios runs one invoice per SdI scenario through each submission channel (a
+// folder, an FTP server, the API for enti over HTTPS, PEC): submitted, checked, named,
+// sent once, and every notification relayed to the ente, the invoice moving along its
+// state machine.
 func TestScenarios(t *testing.T) {
-	e := newEnv(t, envOptions{routes: map[string]string{"a": enteRoute("a", pivaA, "UFA000", "")}})
-	runScenarios(t, e)
+	for _, kind := range []string{"fs", "ftp", "api", "pec"} {
+		t.Run(kind, func(t *testing.T) {
+			s := newSite(t, kind)
+			e := newEnv(t, s.options(envOptions{}))
+			runScenarios(t, e, s)
+		})
+	}
 }
 
 // TestPostgres runs the scenarios and the concurrent duplicates on PostgreSQL (row
@@ -30,12 +37,12 @@ func TestPostgres(t *testing.T) {
 		t.Skip("PostgreSQL run")
 	}
 	dsn := storetest.NewPostgresSchema(t)
-	e := newEnv(t, envOptions{storeYAML: fmt.Sprintf("store: {driver: postgres, dsn: %q}", dsn),
-		routes: map[string]string{"a": enteRoute("a", pivaA, "UFA000", "")}})
+	s := newSite(t, "fs")
+	e := newEnv(t, s.options(envOptions{storeYAML: fmt.Sprintf("store: {driver: postgres, dsn: %q}", dsn)}))
 	if e.store().Dialect() != store.Postgres {
 		t.Fatal("not on PostgreSQL")
 	}
-	runScenarios(t, e)
+	runScenarios(t, e, s)
 	inv := invoice(pivaA, "AAAAAA", "PG1")
 	for i := 0; i < 4; i++ {
 		e.submit("a", fmt.Sprintf("pg-copia%d.xml", i), inv)
@@ -51,7 +58,7 @@ func TestPostgres(t *testing.T) {
 	}
 }
 
-func runScenarios(t *testing.T, e *env) {
+func runScenarios(t *testing.T, e *env, s site) {
 	cases := []struct {
 		codice string
 		name   string // the ente's file name
@@ -66,14 +73,14 @@ func runScenarios(t *testing.T, e *env) {
 		{"EEEEEE", "fattura-ns.xml", []string{"ricevuta", "da-inviare", "inviata", "scartata"}, []sdi.Tipo{sdi.NS}, ""},
 	}
 	for i, c := range cases {
-		e.submit("a", c.name, invoice(pivaA, c.codice, fmt.Sprintf("S%d", i+1)))
+		s.submit(t, e, c.name, invoice(pivaA, c.codice, fmt.Sprintf("S%d", i+1)))
 	}
 	for _, c := range cases {
 		t.Run(c.codice, func(t *testing.T) {
 			final := c.states[len(c.states)-1]
 			m := e.waitSubmission("a", c.name, message.State(final))
-			if got := strings.Join(e.states(m.ID), ","); got != strings.Join(c.states, ",") {
-				t.Errorf("states %s, want %s\n%s", got, strings.Join(c.states, ","), e.timeline(m.ID))
+			if got := e.states(m.ID); !sameStates(got, c.states) {
+				t.Errorf("states %s, want %s\n%s", strings.Join(got, ","), strings.Join(c.states, ","), e.timeline(m.ID))
 			}
 			nome := m.Header(active.HeaderNomeFile)
 			if strings.HasPrefix(c.name, "IT") {
@@ -96,10 +103,18 @@ func runScenarios(t *testing.T, e *env) {
 			if c.esito != "" && m.Header(active.HeaderEsitoCommittente) != c.esito {
 				t.Errorf("EsitoCommittente %q, want %s", m.Header(active.HeaderEsitoCommittente), c.esito)
 			}
-			// The ente got its receipt, then each notification under the SdI's name.
-			r := e.outcomeOf("a", m)
-			if r.Codice != active.FA00 || r.NomeFile != nome || r.NomeFileOriginale != c.name || r.RicevutaComunicazione != m.Header(active.HeaderRicevuta) {
-				t.Errorf("receipt %+v", r)
+			// The ente got its receipt (a file, or the API's answer), then each
+			// notification under the SdI's name.
+			r, err := e.module().Receipt(context.Background(), m.ID)
+			if err != nil || r.Codice != active.FA00 || r.NomeFile != nome || r.NomeFileOriginale != c.name ||
+				r.RicevutaComunicazione != m.Header(active.HeaderRicevuta) {
+				t.Errorf("receipt %+v %v", r, err)
+			}
+			if s.outcomes {
+				n, b := s.waitDelivered(t, e, func(f string) bool { return strings.Contains(f, ".esito-"+string(m.ID)) })
+				if got, err := active.ParseOutcome(n, b); err != nil || got.Codice != active.FA00 || got.NomeFile != nome {
+					t.Errorf("outcome file %s: %+v %v", n, got, err)
+				}
 			}
 			ns := e.notifications(m.ID)
 			var tipi []sdi.Tipo
@@ -108,7 +123,7 @@ func runScenarios(t *testing.T, e *env) {
 				if n.Ente != "a" || n.CorrelationID != m.CorrelationID {
 					t.Errorf("notification %s: ente %q correlation %q", n.FileName, n.Ente, n.CorrelationID)
 				}
-				e.waitOut("a", func(f string) bool { return f == n.FileName })
+				s.waitDelivered(t, e, func(f string) bool { return f == n.FileName })
 			}
 			if fmt.Sprint(tipi) != fmt.Sprint(c.tipi) {
 				t.Errorf("notifications %v, want %v", tipi, c.tipi)
@@ -118,7 +133,7 @@ func runScenarios(t *testing.T, e *env) {
 				if !strings.Contains(m.Header(active.HeaderErrori), "00311") {
 					t.Errorf("Errori %q", m.Header(active.HeaderErrori))
 				}
-				_, html := e.waitOut("a", func(f string) bool { return strings.HasSuffix(f, "_NS_001.xml.html") })
+				_, html := s.waitDelivered(t, e, func(f string) bool { return strings.HasSuffix(f, "_NS_001.xml.html") })
 				if !bytes.Contains(html, []byte("00311")) || !bytes.Contains(bytes.ToLower(html), []byte("<html")) {
 					t.Errorf("NS rendering lacks the error:\n%s", html)
 				}
@@ -215,4 +230,21 @@ func waitSecond(t *testing.T, e *env, name string) *message.Message {
 	}
 	t.Fatalf("second submission of %s not stored", name)
 	return nil
+}
+
+// sameStates compares a timeline's states with the expected ones. The first
+// notification may be correlated (by file name) before the send commits the SdI's
+// answer: the invoice then goes from da-inviare straight to the notification's state,
+// and "inviata" is missing, as the state machine allows.
+func sameStates(got, want []string) bool {
+	if strings.Join(got, ",") == strings.Join(want, ",") {
+		return true
+	}
+	var short []string
+	for _, s := range want {
+		if s != string(active.Inviata) {
+			short = append(short, s)
+		}
+	}
+	return strings.Join(got, ",") == strings.Join(short, ",")
 }

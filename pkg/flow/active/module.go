@@ -72,7 +72,7 @@ const (
 	dedupNotificationPrefix    = "attivo:sdi:"
 	awaitKeyPrefix             = "attivo:invio:"
 	outcomeContentType         = "application/xml"
-	renderingContentType       = "text/html; charset=utf-8"
+	renderingContentType       = "text/html"
 	notificationMaxDescription = 1500
 )
 

@@ -107,7 +107,7 @@ active:
 	}
 }
 
-func sendPEC(t *testing.T, ps *pecsim.Sim, from, to, name string, data []byte) {
+func sendPEC(t testing.TB, ps *pecsim.Sim, from, to, name string, data []byte) {
 	t.Helper()
 	raw, _, err := compose.Build(compose.Mail{From: from, To: []string{to}, Subject: "Invio fattura " + name, Text: "In allegato la fattura.",
 		Attachments: []compose.Attachment{{Name: name, Data: data}}})
@@ -125,7 +125,7 @@ func sendPEC(t *testing.T, ps *pecsim.Sim, from, to, name string, data []byte) {
 }
 
 // readPECs returns the certified messages (receipts left out) in a mailbox, by subject.
-func readPECs(t *testing.T, ps *pecsim.Sim, user string) map[string]*pecmail.Envelope {
+func readPECs(t testing.TB, ps *pecsim.Sim, user string) map[string]*pecmail.Envelope {
 	t.Helper()
 	c, err := imapclient.DialTLS(ps.IMAPAddr(), &imapclient.Options{TLSConfig: ps.ClientTLS()})
 	if err != nil {
@@ -153,7 +153,15 @@ func readPECs(t *testing.T, ps *pecsim.Sim, user string) map[string]*pecmail.Env
 			t.Fatalf("%s holds an invalid PEC: %v", user, err)
 		}
 		if env.Kind == pecmail.KindPostaCertificata {
-			out[strings.TrimPrefix(env.Subject, "POSTA CERTIFICATA: ")] = env
+			subj := strings.TrimPrefix(env.Subject, "POSTA CERTIFICATA: ")
+			if os.Getenv("SNODO_TEST_LOG") != "" {
+				var names []string
+				for _, a := range env.Postacert.Attachments {
+					names = append(names, a.Name)
+				}
+				t.Logf("PEC %q: %v", subj, names)
+			}
+			out[subj] = env
 		}
 	}
 	return out

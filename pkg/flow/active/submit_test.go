@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"snodo/pkg/api"
-	"snodo/pkg/channel/ftp/ftptest"
 	"snodo/pkg/flow/active"
 	"snodo/pkg/message"
 	"snodo/pkg/sdi/sim"
@@ -202,43 +200,6 @@ func TestAPISubmit(t *testing.T) {
 		if strings.Contains(f, ".esito-") {
 			t.Errorf("outcome file %s delivered for an API submission", f)
 		}
-	}
-}
-
-// TestFTPSubmit: the ente's system drops invoices on its FTP server; the hub polls it
-// and answers on the FTP notifications folder.
-func TestFTPSubmit(t *testing.T) {
-	srv := ftptest.Start(t, ftptest.Options{})
-	route := fmt.Sprintf(`ente: {id: f, name: Comune F, codice_fiscale: "%s", offices: [UFF000]}
-active:
-  submit: {channel: ftp, url: "ftp://%s/f/in", username: hub, password: secret, settings: {poll: 30ms, stable: none}}
-  notifications: {channel: ftp, url: "ftp://%s/f/out", username: hub, password: secret}
-`, pivaA, srv.Addr, srv.Addr)
-	e := newEnv(t, envOptions{routes: map[string]string{"f": route}})
-	os.MkdirAll(srv.Path("f/in"), 0o755)
-	drop(t, srv.Path("f/in"), "via-ftp.xml", invoice(pivaA, "AAAAAA", "T1"))
-	m := e.waitSubmission("f", "via-ftp.xml", active.Accettata)
-	nome := m.Header(active.HeaderNomeFile)
-	base := strings.TrimSuffix(nome, ".xml")
-	deadline := time.Now().Add(20 * time.Second)
-	for _, want := range []string{".esito-" + string(m.ID) + ".xml", base + "_RC_001.xml", base + "_NE_001.xml"} {
-		for {
-			entries, _ := os.ReadDir(srv.Path("f/out"))
-			found := false
-			for _, en := range entries {
-				found = found || strings.HasSuffix(en.Name(), want)
-			}
-			if found {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not on the FTP server: %v", want, entries)
-			}
-			sleepShort()
-		}
-	}
-	if e.received(nome) != 1 {
-		t.Errorf("received %d", e.received(nome))
 	}
 }
 
