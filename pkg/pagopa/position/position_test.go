@@ -216,3 +216,34 @@ func TestDateJSON(t *testing.T) {
 		t.Fatal(string(b))
 	}
 }
+
+// FuzzJSON decodes arbitrary JSON as a position (what the REST API accepts), normalizes
+// and validates it: a verdict, never a panic; an accepted position has a positive amount
+// equal to the sum of its transfers.
+func FuzzJSON(f *testing.F) {
+	b, _ := json.Marshal(sample())
+	f.Add(b)
+	f.Add([]byte(`{"options":[{"amount":1,"transfers":[{"amount":1}]},{"instalment":-1}]}`))
+	f.Add([]byte(`{"expiryDate":"2026-02-30","debtor":{"id":"ANONIMO"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var p Position
+		if json.Unmarshal(data, &p) != nil {
+			return
+		}
+		p.Ente = "01234567897"
+		p.Normalize()
+		if Validate(&p, Rules{}) != nil {
+			return
+		}
+		for _, o := range p.Options {
+			var sum int64
+			for _, tr := range o.Transfers {
+				sum += tr.Amount
+			}
+			if o.Amount <= 0 || sum != o.Amount {
+				t.Fatalf("accepted option with amount %d, transfers %d", o.Amount, sum)
+			}
+		}
+		_, _ = p.CheckPayable("x", time.Now())
+	})
+}
