@@ -279,6 +279,23 @@ func (h *Hub) sinkFactory(phase string) SinkFactory {
 // policy returns the retry policy of a job: the endpoint's, over the hub's default.
 func (h *Hub) policy(j *store.Job) engine.Policy {
 	p := toPolicy(h.Config.Engine.Retry)
+	if strings.HasPrefix(j.Target, "sdi.") {
+		// Calls to the SdI (sdi.RiceviFile, sdi.NotificaEsito...) follow sdi.retry.
+		r := h.Config.SdI.Retry
+		if r.MaxAttempts > 0 {
+			p.MaxAttempts = r.MaxAttempts
+		}
+		if r.Initial > 0 {
+			p.Initial = r.Initial
+		}
+		if r.Max > 0 {
+			p.Max = r.Max
+		}
+		if r.MaxAge > 0 {
+			p.MaxAge = r.MaxAge
+		}
+		return p
+	}
 	ente := j.Params["ente"]
 	if ente == "" {
 		return p
