@@ -212,3 +212,18 @@ func TestOptionsStrict(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeOptions: any options block is decoded or refused with an error; never a panic.
+func FuzzDecodeOptions(f *testing.F) {
+	f.Add("dt: 2m\nrules: {ZZZZZZ: consegna-dt}\ndefault: consegna-ec01")
+	f.Add("dt: [1, 2]")
+	f.Add("rules: {a: {b: c}}")
+	f.Add("&a [*a, *a]")
+	f.Fuzz(func(t *testing.T, src string) {
+		var n yaml.Node
+		if yaml.Unmarshal([]byte(src), &n) != nil || len(n.Content) == 0 {
+			return
+		}
+		sdisim.DecodeOptions(n.Content[0])
+	})
+}
