@@ -1,6 +1,7 @@
 // Package pagopamod plugs pagoPA into the hub (a hub.Module): the paForNode service the
-// Node calls at /pagopa/paForNode, the enti's positions API at /api/v1/positions (bearer
-// tokens of the route files), the loading of debt-position files that arrive on an ente's
+// Node calls at /pagopa/paForNode, the enti's positions API at /api/v1/positions and its
+// SOAP twin modelled on MPay's IntegraEcDifferito at
+// /api/soap/v1/pagopa/IntegraEcDifferito (bearer tokens of the route files), the loading of debt-position files that arrive on an ente's
 // payments.positions phase (outcome file delivered on payments.outcomes), and the
 // delivery of every receipt on payments.receipts.
 //
@@ -24,6 +25,7 @@ import (
 	"snodo/pkg/pagopa"
 	"snodo/pkg/pagopa/csvload"
 	"snodo/pkg/pagopa/csvparse"
+	"snodo/pkg/pagopa/ecdifferito"
 	"snodo/pkg/pagopa/pagopaconf"
 	"snodo/pkg/pagopa/paserver"
 	"snodo/pkg/pagopa/posapi"
@@ -35,12 +37,13 @@ import (
 
 // Paths and handler names.
 const (
-	PaForNodePath  = "/pagopa/paForNode"
-	PositionsPath  = "/api/v1/positions"
-	LoadHandler    = "pagopa.load" // engine handler that loads a positions file
-	OutcomeSuffix  = ".esito.csv"
-	KindPositions  = message.KindPositions
-	KindLoadResult = message.Kind("positions-outcome")
+	PaForNodePath   = "/pagopa/paForNode"
+	PositionsPath   = "/api/v1/positions"
+	EcDifferitoPath = "/api/soap/v1/pagopa/IntegraEcDifferito"
+	LoadHandler     = "pagopa.load" // engine handler that loads a positions file
+	OutcomeSuffix   = ".esito.csv"
+	KindPositions   = message.KindPositions
+	KindLoadResult  = message.Kind("positions-outcome")
 )
 
 // Options tune the module.
@@ -94,6 +97,11 @@ func (m *Module) Init(h *hub.Hub) error {
 	api := posapi.New(cfg, m.db, auth, posapi.Options{Prefix: PositionsPath, Logger: h.Log})
 	h.Mux.Handle(PositionsPath, api)
 	h.Mux.Handle(PositionsPath+"/", api)
+	ec, err := ecdifferito.New(cfg, m.db, auth, h.Log)
+	if err != nil {
+		return fmt.Errorf("pagopa: %w", err)
+	}
+	h.Mux.Handle(EcDifferitoPath, ec)
 	h.SinkFor(route.PaymentsPositions, func(e *route.Ente, phase string) channel.Sink {
 		return channel.SinkFunc(func(ctx context.Context, in channel.Inbound) (channel.Accepted, error) {
 			id, created, err := h.Ingest(ctx, e.ID(), phase, in, message.FlowPayment, KindPositions,

@@ -135,6 +135,23 @@ payments:
 		t.Fatal(p.State)
 	}
 
+	// The SOAP service for enti answers on its path, with the same tokens.
+	soapReq := `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><m:cancellazioneEC xmlns:m="urn:snodo:pagopa:IntegraEcDifferito:1">` +
+		`<requestBase><codiceEnte>01234567897</codiceEnte></requestBase><numeroDocumento>NOPE</numeroDocumento></m:cancellazioneEC></s:Body></s:Envelope>`
+	req, _ = http.NewRequest("POST", base+pagopamod.EcDifferitoPath, strings.NewReader(soapReq))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	req.Header.Set("SOAPAction", `"cancellazioneEC"`)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(out, []byte("<codiceEsito>03</codiceEsito>")) {
+		t.Fatalf("IntegraEcDifferito: %d %s", resp.StatusCode, out)
+	}
+
 	// A CSV file dropped by the ente is loaded; its outcome comes back.
 	csv := "idA2A,idPendenza,idDominio,causale,importo,tipoSoggettoPagatore,identificativoPagatore,anagraficaPagatore,idVoce1,importoVoce1,descrizioneVoce1,ibanAccreditoVoce1,tipoContabilitaVoce1,codiceContabilitaVoce1\n" +
 		"A,CSV-1,01234567897,Mensa,12.00,F,RSSMRA30A01H501I,Mario Rossi,1,12.00,Mensa,IT60X0542811101000000123456,ALTRO,0101108IM\n" +
