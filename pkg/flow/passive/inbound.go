@@ -59,8 +59,11 @@ func (m *Module) ReceiveInvoice(ctx context.Context, in sdicoop.InvoiceDelivery)
 	if len(in.Metadati) > 0 {
 		files = append(files, message.File{Name: in.NomeFileMetadati, Role: message.RoleMetadata, ContentType: "application/xml", Data: in.Metadati})
 	}
+	// CorrelationID sdi:<id> links the invoice to the active side's message when an
+	// ente of this hub issued it (internal invoices).
 	msg := &message.Message{Ente: enteID, Flow: message.FlowPassive, Kind: message.KindInvoice, FileName: in.NomeFile,
-		Headers: headers, State: state, DedupKey: "sdi:" + id + ":invoice", Source: "sdi/" + sdicoop.ServiceRicezioneFatture, Files: files}
+		Headers: headers, State: state, DedupKey: "sdi:" + id + ":invoice", Source: "sdi/" + sdicoop.ServiceRicezioneFatture,
+		CorrelationID: flowkit.SdIKey(id), Files: files}
 	_, created, err := m.h.Store.Ingest(ctx, store.NewMessage{Message: msg, Events: events,
 		Keys: []string{flowkit.SdIKey(id), flowkit.FileKey(in.NomeFile)},
 		Jobs: []store.JobSpec{{Handler: HandlerCheck, Key: "passive:check:" + id, Params: map[string]string{"ente": enteID}}}})

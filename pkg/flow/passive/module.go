@@ -24,12 +24,16 @@ import (
 
 // Engine handlers of the module.
 const (
-	HandlerCheck      = "passive.check"      // checks an invoice and plans what follows
-	HandlerDeliver    = "passive.deliver"    // delivers an invoice on a phase (protocol, accounting)
-	HandlerOutcome    = "passive.outcome"    // checks an EC the ente sent
-	HandlerSendEC     = "passive.ec.send"    // sends an EC to the SdI
-	HandlerDT         = "passive.dt"         // correlates a DT to its invoice
-	HandlerAutoAccept = "passive.autoaccept" // sends EC01 after auto_accept_days
+	HandlerCheck   = "passive.check"   // checks an invoice and plans what follows
+	HandlerDeliver = "passive.deliver" // delivers an invoice on a phase (protocol, accounting)
+	HandlerOutcome = "passive.outcome" // checks an EC the ente sent
+	HandlerSendEC  = "passive.ec.send" // sends an EC to the SdI
+
+	// TargetSdINotificaEsito is the target of EC sends: jobs whose target starts with
+	// "sdi." follow the hub's sdi.retry policy.
+	TargetSdINotificaEsito = "sdi.NotificaEsito"
+	HandlerDT              = "passive.dt"         // correlates a DT to its invoice
+	HandlerAutoAccept      = "passive.autoaccept" // sends EC01 after auto_accept_days
 )
 
 // Headers the module sets (besides message.HeaderIdentificativoSdI and

@@ -270,7 +270,7 @@ func (m *Module) outcome(ctx context.Context, j *store.Job, msg *message.Message
 		if _, err := transition(tx, invoiceTransitions, ilocked, EsitoRicevuto, fmt.Sprintf("esito %s ricevuto dall'ente: %s (outcome received from the ente)", ec.Esito, msg.FileName)); err != nil {
 			return err
 		}
-		return tx.Enqueue(store.JobSpec{MessageID: msg.ID, Handler: HandlerSendEC, Key: "passive:send:" + string(msg.ID), Params: map[string]string{"ente": msg.Ente}})
+		return tx.Enqueue(store.JobSpec{MessageID: msg.ID, Handler: HandlerSendEC, Target: TargetSdINotificaEsito, Key: "passive:send:" + string(msg.ID), Params: map[string]string{"ente": msg.Ente}})
 	})
 	if err != nil {
 		return store.Outcome{}, err
@@ -516,7 +516,7 @@ func (m *Module) ingestEC(ctx context.Context, tx store.Tx, inv *message.Message
 		Events: []message.Event{{Type: message.EventReceived, Target: "hub", Detail: detail},
 			{Type: message.EventState, Target: string(EsitoRicevuto), Detail: "in invio all'SdI (queued for the SdI)"}},
 		Keys: []string{flowkit.SdIKey(string(ec.IdentificativoSdI)), flowkit.FileKey(name)},
-		Jobs: []store.JobSpec{{Handler: HandlerSendEC, NotBefore: notBefore, Params: map[string]string{"ente": inv.Ente}}}})
+		Jobs: []store.JobSpec{{Handler: HandlerSendEC, Target: TargetSdINotificaEsito, NotBefore: notBefore, Params: map[string]string{"ente": inv.Ente}}}})
 	if err != nil {
 		return "", "", err
 	}
