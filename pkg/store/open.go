@@ -34,7 +34,8 @@ func (o Options) now() func() time.Time {
 
 // OpenSQLite opens (creating when needed) the store in dir/snodo.db: WAL journal,
 // synchronous=NORMAL (durable across process crashes; a power loss may lose the last
-// transactions, see README), foreign keys, and a busy timeout. Writers share one
+// transactions, see README), foreign keys, temporary tables and savepoint journals in
+// memory, and a busy timeout. Writers share one
 // connection, readers a pool.
 func OpenSQLite(ctx context.Context, dir string, o Options) (Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -42,7 +43,7 @@ func OpenSQLite(ctx context.Context, dir string, o Options) (Store, error) {
 	}
 	path := filepath.Join(dir, "snodo.db")
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)" +
-		"&_pragma=foreign_keys(1)&_txlock=immediate"
+		"&_pragma=foreign_keys(1)&_pragma=temp_store(memory)&_txlock=immediate"
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

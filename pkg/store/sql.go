@@ -44,6 +44,7 @@ func fromMicros(v int64) time.Time {
 }
 
 func (s *sqlStore) DB() *sql.DB      { return s.w }
+func (s *sqlStore) ReadDB() *sql.DB  { return s.r }
 func (s *sqlStore) Dialect() Dialect { return s.dialect }
 
 // Rebind turns ? placeholders into $1, $2... for PostgreSQL. Question marks inside

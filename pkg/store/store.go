@@ -181,8 +181,11 @@ type Store interface {
 	NextCounter(ctx context.Context, name string) (int64, error)
 
 	// DB exposes the database for modules with their own tables; Dialect and Rebind
-	// let them write portable SQL.
+	// let them write portable SQL. ReadDB is the pool for reads that need no
+	// transaction (SQLite: read-only connections beside the single writer; PostgreSQL:
+	// the same pool as DB).
 	DB() *sql.DB
+	ReadDB() *sql.DB
 	Dialect() Dialect
 	Rebind(query string) string
 	Close() error
