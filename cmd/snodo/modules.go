@@ -11,6 +11,7 @@ import (
 	"snodo/pkg/flow/passive"
 	"snodo/pkg/flow/sdisim"
 	"snodo/pkg/hub"
+	"snodo/pkg/pagopa/pagopamod"
 	"snodo/pkg/route"
 )
 
@@ -30,10 +31,13 @@ func channelKinds() *channel.Registry {
 func hubModules(cfg *route.Config) []hub.Module {
 	act := active.New(active.Options{})
 	pas := passive.New(passive.Options{})
+	enti := api.NewModule(act, pas)
 	return []hub.Module{
 		sdisim.New(), // first: it points the SdI client of the flows at the simulator
 		act,
 		pas,
-		api.NewModule(act, pas), // the API for enti, over both cycles
+		enti, // the API for enti, over both cycles
+		// pagoPA: paForNode, positions (with the API's credentials), receipts.
+		pagopamod.New(pagopamod.Options{EnteFromRequest: enti.EnteFromRequest}),
 	}
 }

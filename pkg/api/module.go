@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 
 	"snodo/pkg/hub"
 	"snodo/pkg/store"
@@ -43,4 +44,19 @@ func (m *Module) Init(h *hub.Hub) error {
 	a.Mount(h.Mux)
 	m.API = a
 	return nil
+}
+
+// EnteFromRequest authenticates a request with the API's credentials (bearer tokens,
+// client certificates, HTTP Basic, with the failure bound) and returns the ente's route
+// id: other modules' HTTP services for enti (the pagoPA positions API) use it so that
+// every API of the hub accepts the same credentials. It is false before Init.
+func (m *Module) EnteFromRequest(r *http.Request) (string, bool) {
+	if m.API == nil {
+		return "", false
+	}
+	c, err := m.API.authenticate(r)
+	if err != nil {
+		return "", false
+	}
+	return c.ente.ID(), true
 }
