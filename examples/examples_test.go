@@ -27,11 +27,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -54,7 +59,7 @@ import (
 )
 
 // channelKinds is the registry of cmd/snodo/modules.go channelKinds(): the kinds the
-// binary carries. Keep the two lists equal.
+// binary carries. TestRegistryMatchesBinary keeps the two lists equal.
 func channelKinds() *channel.Registry {
 	return channel.NewRegistry(
 		fschannel.Kind(),
@@ -62,6 +67,53 @@ func channelKinds() *channel.Registry {
 		pecchannel.Kind(),
 		ws.Kind(),
 	)
+}
+
+// kindPackages are the packages of channelKinds above.
+var kindPackages = []string{"snodo/pkg/channel/fs", "snodo/pkg/channel/ftp", "snodo/pkg/channel/pec", "snodo/pkg/channel/ws"}
+
+// TestRegistryMatchesBinary reads cmd/snodo/modules.go and checks that its
+// channelKinds() registers the kinds of the same packages as this test's registry.
+func TestRegistryMatchesBinary(t *testing.T) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "../cmd/snodo/modules.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imports := map[string]string{} // local name → path
+	for _, imp := range f.Imports {
+		p := strings.Trim(imp.Path.Value, `"`)
+		name := p[strings.LastIndex(p, "/")+1:]
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		imports[name] = p
+	}
+	var got []string
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || fn.Name.Name != "channelKinds" {
+			continue
+		}
+		ast.Inspect(fn, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Kind" {
+				if id, ok := sel.X.(*ast.Ident); ok {
+					got = append(got, imports[id.Name])
+				}
+			}
+			return true
+		})
+	}
+	sort.Strings(got)
+	want := slices.Clone(kindPackages)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("cmd/snodo channelKinds() registra %v, la prova %v: aggiornare channelKinds e kindPackages qui (registries differ)", got, want)
+	}
 }
 
 // env is the environment of the gallery's hub: every ${VAR} the examples and the docs
