@@ -8,7 +8,10 @@ export GOFLAGS ?= -buildvcs=false
 build:
 	$(GO) build -o $(BIN) ./cmd/snodo
 
+# The first run also drops the example debt positions in the example ente's folder.
 run: build
+	@if [ ! -e data/.esempio-pendenze ]; then mkdir -p data/comune-esempio/pendenze && \
+		cp testdata/pagopa/esempio/pendenze-comune-esempio.csv data/comune-esempio/pendenze/ && touch data/.esempio-pendenze; fi
 	./$(BIN) serve --config snodo.yaml
 
 # The whole suite: SQLite and PostgreSQL stores, real FTP/SMTP/IMAP/HTTPS servers.
