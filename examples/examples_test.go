@@ -51,7 +51,8 @@ import (
 	pecchannel "snodo/pkg/channel/pec"
 	"snodo/pkg/channel/ws"
 	"snodo/pkg/flow/flowkit"
-	"snodo/pkg/pagopa/pagopaconf"
+	"snodo/pkg/hub"
+	"snodo/pkg/pagopa/pagopamod"
 	"snodo/pkg/route"
 	"snodo/pkg/store"
 	"snodo/pkg/testpki"
@@ -413,9 +414,6 @@ func startProblems(cfg *route.Config, routes *route.Routes, root string) []error
 		}
 	}
 	out = append(out, oneReceiverPerSource(routes, reg)...)
-	if _, err := pagopaconf.FromRoutes(cfg, routes); err != nil {
-		add("pagoPA: %v", err)
-	}
 	if _, err := flowkit.NewValidator(cfg, nil, nil, log); err != nil {
 		add("validatore (validator): %v", err)
 	}
@@ -429,17 +427,40 @@ func startProblems(cfg *route.Config, routes *route.Routes, root string) []error
 			add("listen.tls: %v", err)
 		}
 	}
+	// The modules that read the routes at start, on a real store, as cmd/snodo wires
+	// them: the API for enti (credentials, proxies) and pagoPA (broker, stations, enti).
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := store.OpenSQLite(ctx, filepath.Join(root, "api-store"), store.Options{})
+	enti := api.NewModule(nil, nil)
+	pay := pagopamod.New(pagopamod.Options{EnteFromRequest: enti.EnteFromRequest})
+	st, err := store.OpenSQLite(ctx, filepath.Join(root, "store"), store.Options{Migrations: pay.Migrations()})
 	if err != nil {
 		return append(out, err)
 	}
 	defer st.Close()
-	if _, err := api.New(api.Config{Store: st, Routes: routes, Logger: log, TrustedProxies: cfg.Listen.TrustedProxies}); err != nil {
-		add("API per gli enti (credenziali): %v", err)
+	h, err := hub.New(hub.Options{Config: cfg, Routes: routes, Channels: reg, Logger: log, Store: st})
+	if err != nil {
+		return append(out, err)
+	}
+	h.Store = st
+	for _, m := range []hub.Module{enti, pay} {
+		if err := m.Init(h); err != nil {
+			add("modulo %s: %v", m.Name(), err)
+		}
+	}
+	if hasPayments(routes) && pay.Config() == nil {
+		add("pagoPA: enti con payments.station ma servizi pagoPA non attivi (payments configured, services off)")
 	}
 	return out
+}
+
+func hasPayments(routes *route.Routes) bool {
+	for _, e := range routes.Enti {
+		if e.Payments.Station != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // oneReceiverPerSource checks the rule docs/channels.md states: a folder or a mailbox
