@@ -90,6 +90,9 @@ func runRoutesExplain(ctx context.Context, env *cliEnv, args []string) int {
 			if p.Spec.Retry.MaxAge > 0 {
 				r.MaxAge = p.Spec.Retry.MaxAge
 			}
+			if p.Spec.Retry.Max > 0 {
+				r.Max = p.Spec.Retry.Max
+			}
 			fmt.Fprintf(w, "  %-24s tentativi: %s\n", "", describeRetry(r))
 		}
 	}
@@ -111,7 +114,7 @@ func mask(s string) string {
 }
 
 func describeRetry(r route.RetrySpec) string {
-	n, ini, age := "10", "2s", "72h"
+	n, ini, age, ceil := "10", "2s", "72h", "10m"
 	if r.MaxAttempts > 0 {
 		n = fmt.Sprint(r.MaxAttempts)
 	}
@@ -121,5 +124,8 @@ func describeRetry(r route.RetrySpec) string {
 	if r.MaxAge > 0 {
 		age = r.MaxAge.String()
 	}
-	return fmt.Sprintf("fino a %s, attesa iniziale %s raddoppiata, entro %s, poi dead letter", n, ini, age)
+	if r.Max > 0 {
+		ceil = r.Max.String()
+	}
+	return fmt.Sprintf("fino a %s, attesa iniziale %s raddoppiata fino a %s, entro %s, poi dead letter", n, ini, ceil, age)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -127,7 +128,9 @@ func (h *Hub) sender(ep *channel.Endpoint) (channel.Sender, error) {
 	if !ok {
 		return nil, channel.Permanent(fmt.Errorf("canale %s sconosciuto (unknown channel kind)", ep.Kind))
 	}
-	s, err := kind.NewSender(ep, channel.Deps{Logger: h.Log.With("endpoint", ep.Name), Now: h.Now})
+	ente, phase, _ := strings.Cut(ep.Name, "/")
+	s, err := kind.NewSender(ep, channel.Deps{Logger: h.Log.With("endpoint", ep.Name), Now: h.Now,
+		DataDir: filepath.Join(h.Config.DataDir, "channels", ente, phase)})
 	if err != nil {
 		return nil, fmt.Errorf("mittente %s: %w", ep.Name, err)
 	}

@@ -273,7 +273,18 @@ func TestSettingsFromRoute(t *testing.T) {
 			}
 		}
 	}
+	// A token written as file:/path is read from the file.
+	secret := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(secret, []byte("token-da-file-0123456789\n"), 0o600)
+	rs, err := load(t, "passive: {protocol: {channel: ws, url: \"https://x.it/ws\", settings: {style: rest, token: \"file:"+secret+"\"}}}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep, _ := rs.Endpoint("comune-a", "passive.protocol"); ep.Settings.(*ws.Settings).Token != "token-da-file-0123456789" {
+		t.Errorf("token from file: %q", ep.Settings.(*ws.Settings).Token)
+	}
 	bad := []struct{ route, mention string }{
+		{"passive: {protocol: {channel: ws, url: \"https://x.it/ws\", settings: {style: rest, token: \"file:/nonexistent/token\"}}}", "non leggibile"},
 		{"passive: {protocol: {channel: ws, url: \"https://x.it/ws\", settings: {contract: intermediamarche-registrazione}}}", "style"},
 		{"passive: {protocol: {channel: ws, url: \"https://x.it/ws\", settings: {style: soap}}}", "contract"},
 		{"passive: {protocol: {channel: ws, url: \"https://x.it/ws\", settings: {style: soap, contract: paleo}}}", "paleo"},

@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -134,6 +135,18 @@ func (s *Settings) Check(ep *channel.Endpoint) error {
 	case "", HeadersBoth, HeadersGovWay, HeadersSnodo:
 	default:
 		return fmt.Errorf("settings.headers %q sconosciuto: usare both, govway o snodo (unknown header set)", s.Headers)
+	}
+	if ref, ok := strings.CutPrefix(s.Token, "file:"); ok {
+		// The route loader resolves file: for its own secrets only; a kind's settings
+		// resolve theirs. A relative path is relative to the hub's working folder.
+		data, err := os.ReadFile(ref)
+		if err != nil {
+			return fmt.Errorf("settings.token: file del segreto non leggibile: %v (secret file unreadable)", err)
+		}
+		s.Token = strings.TrimSpace(string(data))
+		if s.Token == "" {
+			return fmt.Errorf("settings.token: il file %s è vuoto (empty secret file)", ref)
+		}
 	}
 	switch s.auth(ep) {
 	case AuthNone:

@@ -3,6 +3,7 @@ package active_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -76,6 +77,17 @@ func TestInternalInvoice(t *testing.T) {
 		t.Errorf("esito: active %q passive %q", inv.Header(active.HeaderEsitoCommittente), pm.Header(passive.HeaderEsito))
 	}
 	e.waitOut("a", func(f string) bool { return strings.HasSuffix(f, "_NE_001.xml") })
+
+	// The passive service too admits only the SdI's certificate (sdi.client_cns): an
+	// ente's certificate cannot inject invoices.
+	resp, err := e.otherClient(t).Post("https://"+e.hubAddr+"/sdi/RicezioneFatture", "text/xml", strings.NewReader("<x/>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("RicezioneFatture with another certificate: HTTP %d, want 403", resp.StatusCode)
+	}
 	if n := e.received(nome); n != 1 {
 		t.Errorf("the SdI took %s %d times", nome, n)
 	}

@@ -131,7 +131,8 @@ func (m *Module) Init(h *hub.Hub) error {
 	}
 	m.ex = ex
 	m.metrics = newMetrics(h.Metrics)
-	rf, err := sdicoop.NewRicezioneFatture(sdicoop.ServerConfig{Inbound: m, Logger: m.log, MaxFileBytes: h.Config.SdI.MaxFileSize})
+	rf, err := sdicoop.NewRicezioneFatture(sdicoop.ServerConfig{Inbound: m, Logger: m.log, MaxFileBytes: h.Config.SdI.MaxFileSize,
+		AllowedClientCNs: h.Config.SdI.ClientCNs})
 	if err != nil {
 		return err
 	}
