@@ -9,6 +9,7 @@ import (
 	"snodo/pkg/channel/ws"
 	"snodo/pkg/flow/active"
 	"snodo/pkg/flow/passive"
+	"snodo/pkg/flow/sdipec"
 	"snodo/pkg/flow/sdisim"
 	"snodo/pkg/hub"
 	"snodo/pkg/pagopa/pagopamod"
@@ -29,11 +30,14 @@ func channelKinds() *channel.Registry {
 // hubModules are the flows and services this binary carries, in start order.
 // Add a module here when its package lands (one line each).
 func hubModules(cfg *route.Config) []hub.Module {
-	act := active.New(active.Options{})
-	pas := passive.New(passive.Options{})
+	sp := sdipec.New(sdipec.Options{}) // the SdI over PEC (sdi.channel: pec); inert otherwise
+	act := active.New(active.Options{SdIPEC: sp})
+	pas := passive.New(passive.Options{SdIPEC: sp})
+	sp.Connect(act, pas)
 	enti := api.NewModule(act, pas)
 	return []hub.Module{
 		sdisim.New(), // first: it points the SdI client of the flows at the simulator
+		sp,
 		act,
 		pas,
 		enti, // the API for enti, over both cycles
