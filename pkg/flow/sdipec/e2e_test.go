@@ -115,6 +115,24 @@ func TestSdIOverPEC(t *testing.T) {
 		}
 	})
 
+	t.Run("active: MC then AT (a zip with the original), DT", func(t *testing.T) {
+		drop(t, e.data("a", "in"), "fattura-4.xml", activeInvoice("CCCCCC", "4"))
+		inv := e.submission("fattura-4.xml", active.Attestazione)
+		base := strings.TrimSuffix(inv.Header(active.HeaderNomeFile), ".xml")
+		waitFile(t, e.data("a", "out", base+"_MC_001.xml"))
+		at := waitFile(t, e.data("a", "out", base+"_AT_001.zip"))
+		if m, err := sdi.Parse(base+"_AT_001.zip", at); err != nil || !m.HashOriginaleOK {
+			t.Fatalf("AT relayed: %v", err)
+		}
+
+		drop(t, e.data("a", "in"), "fattura-5.xml", activeInvoice("DDDDDD", "5"))
+		inv = e.submission("fattura-5.xml", active.Consegnata)
+		if err := e.sim.Load().FireDT(ctx, sdi.IdentificativoSdI(inv.Header(message.HeaderIdentificativoSdI))); err != nil {
+			t.Fatal(err)
+		}
+		e.waitState(inv.ID, active.DecorrenzaTermini)
+	})
+
 	var idP1 sdi.IdentificativoSdI
 	t.Run("passive: invoice by PEC with its MT, EC01 back to the box it came from, no SE", func(t *testing.T) {
 		name := "IT01234567890_P0001.xml"
