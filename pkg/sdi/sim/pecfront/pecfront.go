@@ -367,7 +367,9 @@ func (f *Front) ReceiveInvoice(ctx context.Context, in sdicoop.InvoiceDelivery) 
 		rcpt = f.cfg.DefaultRecipient
 	}
 	if rcpt == "" {
-		return fmt.Errorf("pecfront: nessun indirizzo PEC per il CodiceDestinatario %q (no PEC address for this office)", codice)
+		err := fmt.Errorf("pecfront: nessun indirizzo PEC per il CodiceDestinatario %q: aggiungerlo a Recipients (no PEC address for this office)", codice)
+		f.record(Event{Azione: "Invio", File: in.NomeFile, Tipo: sdi.MT, IdentificativoSdI: in.IdentificativoSdI, Err: err.Error()})
+		return err
 	}
 	rcpt = strings.ToLower(rcpt)
 	box := f.Assigned(rcpt)
