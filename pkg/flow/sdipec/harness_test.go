@@ -74,6 +74,12 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, 2*time.Minute)
+}
+
+// newEnvWith is newEnv with the hub's wait for PEC delivery receipts.
+func newEnvWith(t testing.TB, receiptTimeout time.Duration) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	e.simDir = filepath.Join(e.dir, "sdi-sim")
 	ps, err := pecsim.Start(context.Background(), pecsim.Config{Mailboxes: []pecsim.Mailbox{{Address: hubBox, Password: pecPass},
@@ -156,8 +162,8 @@ sdi:
     username: %s
     password: %s
     tls: {ca: pec-ca.pem}
-    settings: {smtp: "smtps://%s", trust: gestori, poll: 100ms, receipt_timeout: 2m}
-`, ps.IMAPAddr(), hubBox, pecPass, ps.SMTPAddr())
+    settings: {smtp: "smtps://%s", trust: gestori, poll: 100ms, receipt_timeout: %s}
+`, ps.IMAPAddr(), hubBox, pecPass, ps.SMTPAddr(), receiptTimeout)
 	os.WriteFile(filepath.Join(e.dir, "snodo.yaml"), []byte(cfg), 0o644)
 	os.MkdirAll(filepath.Join(e.dir, "routes"), 0o755)
 	os.WriteFile(filepath.Join(e.dir, "routes", "a.yaml"), []byte(fmt.Sprintf(`ente: {id: a, name: Comune A, codice_fiscale: "%s", offices: [UFA000]}
@@ -239,11 +245,13 @@ func (e *env) shutdown() {
 	}
 }
 
-func (e *env) store() store.Store {
+func (e *env) hub() *hub.Hub {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.h.Store
+	return e.h
 }
+
+func (e *env) store() store.Store { return e.hub().Store }
 
 func (e *env) data(p ...string) string {
 	return filepath.Join(append([]string{e.dir, "data"}, p...)...)

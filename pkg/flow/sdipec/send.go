@@ -240,13 +240,14 @@ func (m *Module) findOne(ctx context.Context, nomeFile string, match func(*messa
 //
 //   - First run (no last error): the PEC went out with the flow's send; the job parks
 //     until the receipt (channel AwaitKey of the Message-ID and the SdI box).
+//   - Any later run first asks the flow: when it moved on (the SdI answered about the
+//     file, or the EC left esito-inviato), the SdI has the file and the job ends.
 //   - After a failure receipt (errore-consegna, non-accettazione: the SdI never got
-//     the file), after its own failed re-send, or when an operator replays it: unless
-//     the flow moved on meanwhile (the SdI answered, so it has the file), the same file
-//     goes again in a new PEC, and the job parks on that one.
-//   - No receipt before the deadline: dead-lettered with an alert, since the SdI may
-//     hold the file and a second one would be refused as a duplicate name; an
-//     operator checks, then replays to send it again.
+//     the file), after its own failed re-send, or when an operator replays it, the same
+//     file goes again in a new PEC, and the job parks on that one.
+//   - No receipt before the deadline and no answer from the SdI: dead-lettered with an
+//     alert, since the SdI may hold the file and a second one would be refused as a
+//     duplicate name; an operator checks, then replays to send it again.
 func (m *Module) consegna(ctx context.Context, j *store.Job, msg *message.Message) (store.Outcome, error) {
 	if !m.enabled {
 		return store.Outcome{}, channel.Permanent(errNotEnabled)
@@ -256,9 +257,13 @@ func (m *Module) consegna(ctx context.Context, j *store.Job, msg *message.Messag
 		pecID, to = j.Params[paramPEC], j.Params[paramTo]
 	}
 	last := j.LastError
-	switch {
-	case last == "":
+	if last == "" {
 		return m.await(pecID, to, fmt.Sprintf("PEC %s allo SdI (%s): in attesa della ricevuta di avvenuta consegna (awaiting the delivery receipt)", pecID, to)), nil
+	}
+	if why := m.sdiHasIt(j, msg); why != "" {
+		return moved(why), nil
+	}
+	switch {
 	case strings.HasPrefix(last, prefixNonConsegnata), strings.HasPrefix(last, prefixReinvio), strings.HasPrefix(last, prefixAttesa):
 		return m.resend(ctx, j, msg)
 	default:
@@ -279,23 +284,34 @@ func (m *Module) await(pecID, to, detail string) store.Outcome {
 		Events: []message.Event{{Type: message.EventAwaiting, Target: TargetPEC + " (pec)", Detail: detail}}}
 }
 
-// resend sends the job's file again, unless the flow shows the SdI has it.
+// sdiHasIt says why the file of a job needs no PEC any more ("" when it does): the
+// flow moved on, so the SdI answered about it (or, for an EC, the flow took it back).
+func (m *Module) sdiHasIt(j *store.Job, msg *message.Message) string {
+	nomeFile := j.Params[paramFile]
+	switch j.Params[paramTipo] {
+	case tipoFattura:
+		if id := msg.Header(message.HeaderIdentificativoSdI); id != "" {
+			return fmt.Sprintf("lo SdI ha già il file %s (IdentificativoSdI %s): nessun nuovo invio (the SdI has the file: not sent again)", nomeFile, id)
+		}
+	case tipoEsito:
+		if msg.State != passive.EsitoInviato {
+			return fmt.Sprintf("esito %s nello stato %s: nessun nuovo invio da qui (EC state moved on: not sent again from here)", nomeFile, msg.State)
+		}
+	}
+	return ""
+}
+
+// resend sends the job's file again.
 func (m *Module) resend(ctx context.Context, j *store.Job, msg *message.Message) (store.Outcome, error) {
 	nomeFile := j.Params[paramFile]
 	var to string
 	switch j.Params[paramTipo] {
 	case tipoFattura:
-		if id := msg.Header(message.HeaderIdentificativoSdI); id != "" {
-			return moved(fmt.Sprintf("lo SdI ha già il file %s (IdentificativoSdI %s): nessun nuovo invio (the SdI has the file: not sent again)", nomeFile, id)), nil
-		}
 		var err error
 		if to, err = m.SdIAddress(ctx); err != nil {
 			return store.Outcome{}, errors.New(prefixReinvio + err.Error())
 		}
 	case tipoEsito:
-		if msg.State != passive.EsitoInviato {
-			return moved(fmt.Sprintf("esito %s nello stato %s: nessun nuovo invio da qui (EC state moved on: not sent again from here)", nomeFile, msg.State)), nil
-		}
 		to = j.Params[paramTo]
 	default:
 		return store.Outcome{}, channel.Permanent(fmt.Errorf("sdipec: job %d: tipo %q sconosciuto (unknown kind)", j.ID, j.Params[paramTipo]))
