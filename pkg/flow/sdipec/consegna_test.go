@@ -40,7 +40,7 @@ func TestReceiptNeverComes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run")
 	}
-	e := newEnvWith(t, 700*time.Millisecond)
+	e := newEnvWith(t, envOptions{receiptTimeout: 700 * time.Millisecond})
 
 	t.Run("no receipt, but the SdI answered: done, not sent again", func(t *testing.T) {
 		e.pec.SetFault(sdi01, pecsim.Fault{Kind: pecsim.FaultNoReceipt, Times: 1})

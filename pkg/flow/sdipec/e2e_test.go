@@ -3,6 +3,7 @@ package sdipec_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	pecsim "snodo/pkg/pec/sim"
 	"snodo/pkg/sdi"
 	"snodo/pkg/sdi/sim/pecfront"
+	"snodo/pkg/store"
+	"snodo/pkg/store/storetest"
 )
 
 // TestSdIOverPEC runs both invoice cycles between a hub with sdi.channel pec and the
@@ -323,4 +326,41 @@ func (e *env) countPassive(id sdi.IdentificativoSdI) int {
 		}
 	}
 	return n
+}
+
+// TestSdIOverPECPostgres: the address learned and the invoice's round trip with the
+// store on PostgreSQL (the module's own table included).
+func TestSdIOverPECPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PostgreSQL run")
+	}
+	dsn := storetest.NewPostgresSchema(t)
+	e := newEnvWith(t, envOptions{storeYAML: fmt.Sprintf("store: {driver: postgres, dsn: %q}", dsn)})
+	if e.store().Dialect() != store.Postgres {
+		t.Fatal("not on PostgreSQL")
+	}
+	ctx := context.Background()
+	assigned := e.front.Assigned(hubBox)
+	for i, code := range []string{"AAAAAA", "EEEEEE"} {
+		name := fmt.Sprintf("fattura-%d.xml", i+1)
+		drop(t, e.data("a", "in"), name, activeInvoice(code, fmt.Sprint(i+1)))
+		want := map[string]message.State{"AAAAAA": active.Accettata, "EEEEEE": active.Scartata}[code]
+		inv := e.submission(name, want)
+		nome := inv.Header(active.HeaderNomeFile)
+		in := e.frontEvent("PEC at the SdI", func(ev pecfront.Event) bool { return ev.Azione == "PEC" && ev.File == nome })
+		if wantBox := map[int]string{0: sdi01, 1: assigned}[i]; in.Casella != wantBox {
+			t.Fatalf("%s went to %s, want %s", name, in.Casella, wantBox)
+		}
+		e.waitJobDone(inv.ID, sdipec.HandlerConsegna)
+	}
+	if addr, err := e.mod.SdIAddress(ctx); err != nil || addr != assigned {
+		t.Fatalf("address %q %v", addr, err)
+	}
+	id, err := e.sim.Load().DeliverInvoice(ctx, "IT01234567890_Q0001.xml", supplierInvoice("UFA000", "Q1"), "UFA000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv := e.passiveInvoice(id); inv.Header(passive.HeaderSdIPEC) != assigned {
+		t.Fatalf("IndirizzoPECSdI %q", inv.Header(passive.HeaderSdIPEC))
+	}
 }

@@ -74,12 +74,24 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	return newEnvWith(t, 2*time.Minute)
+	return newEnvWith(t, envOptions{})
 }
 
-// newEnvWith is newEnv with the hub's wait for PEC delivery receipts.
-func newEnvWith(t testing.TB, receiptTimeout time.Duration) *env {
+// envOptions change the hub's configuration.
+type envOptions struct {
+	receiptTimeout time.Duration // the wait for PEC delivery receipts (default 2m)
+	storeYAML      string        // the store: section (default SQLite)
+}
+
+// newEnvWith is newEnv with options.
+func newEnvWith(t testing.TB, o envOptions) *env {
 	t.Helper()
+	if o.receiptTimeout == 0 {
+		o.receiptTimeout = 2 * time.Minute
+	}
+	if o.storeYAML == "" {
+		o.storeYAML = "store: {driver: sqlite}"
+	}
 	e := &env{t: t, dir: t.TempDir()}
 	e.simDir = filepath.Join(e.dir, "sdi-sim")
 	ps, err := pecsim.Start(context.Background(), pecsim.Config{Mailboxes: []pecsim.Mailbox{{Address: hubBox, Password: pecPass},
@@ -163,7 +175,8 @@ sdi:
     password: %s
     tls: {ca: pec-ca.pem}
     settings: {smtp: "smtps://%s", trust: gestori, poll: 100ms, receipt_timeout: %s}
-`, ps.IMAPAddr(), hubBox, pecPass, ps.SMTPAddr(), receiptTimeout)
+%s
+`, ps.IMAPAddr(), hubBox, pecPass, ps.SMTPAddr(), o.receiptTimeout, o.storeYAML)
 	os.WriteFile(filepath.Join(e.dir, "snodo.yaml"), []byte(cfg), 0o644)
 	os.MkdirAll(filepath.Join(e.dir, "routes"), 0o755)
 	os.WriteFile(filepath.Join(e.dir, "routes", "a.yaml"), []byte(fmt.Sprintf(`ente: {id: a, name: Comune A, codice_fiscale: "%s", offices: [UFA000]}
