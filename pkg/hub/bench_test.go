@@ -2,7 +2,6 @@ package hub_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/fs"
 	"snodo/pkg/hub"
+	"snodo/pkg/hub/hubtest"
 	"snodo/pkg/route"
 	"snodo/pkg/store"
 	"snodo/pkg/store/storetest"
@@ -60,12 +60,7 @@ forward:
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, _ := hub.New(hub.Options{Config: cfg, Routes: rs, Channels: l.Channels, Store: s})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
-	<-h.Ready()
-	return func() { cancel(); <-done }
+	return hubtest.Start(b, hub.Options{Config: cfg, Routes: rs, Channels: l.Channels, Store: s}).Stop
 }
 
 func waitOutbox(b *testing.B, dir string, n int) {

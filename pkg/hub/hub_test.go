@@ -14,6 +14,7 @@ import (
 	"snodo/pkg/channel"
 	"snodo/pkg/channel/fs"
 	"snodo/pkg/hub"
+	"snodo/pkg/hub/hubtest"
 	"snodo/pkg/message"
 	"snodo/pkg/route"
 	"snodo/pkg/store"
@@ -43,26 +44,7 @@ func startHub(t *testing.T, routeBody string, tweak func(*route.Config)) (*hub.H
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Options{Config: cfg, Routes: rs, Channels: l.Channels})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
-	select {
-	case <-h.Ready():
-	case err := <-done:
-		t.Fatalf("hub did not start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("hub did not start within 10s")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("hub Run: %v", err)
-		}
-	})
+	h := hubtest.Start(t, hub.Options{Config: cfg, Routes: rs, Channels: l.Channels}).Hub
 	return h, data
 }
 
