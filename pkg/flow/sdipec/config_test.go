@@ -169,3 +169,23 @@ func TestEncodedSize(t *testing.T) {
 		t.Errorf("1 MiB attachment adds %d bytes to the PEC, estimate %d", got, want)
 	}
 }
+
+// TestExampleConfig: the example configuration of docs/sdi-pec.md resolves.
+func TestExampleConfig(t *testing.T) {
+	l := &route.Loader{Channels: channel.NewRegistry(fs.Kind(), pecchannel.Kind()), Getenv: func(k string) string {
+		return map[string]string{"SNODO_SDI_PEC_PASSWORD": "segreta"}[k]
+	}}
+	cfg, err := l.LoadConfig("../../../testdata/sdipec/snodo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := sdipec.ResolveMailbox(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SdI.Channel != "pec" || mb.Address != "fatturazione@pec.ente.example.it" || mb.Reader.Password != "segreta" ||
+		mb.Sender.URL.String() != "mailto:sdi01@pec.fatturapa.it" || !strings.HasSuffix(mb.Settings.Trust, "testdata/sdipec/gestori") ||
+		mb.Settings.Ack != "move" || mb.MaxMessageBytes() != 30_000_000 {
+		t.Fatalf("%+v %+v", mb, mb.Settings)
+	}
+}
