@@ -86,6 +86,10 @@ func (f *Front) handle(ctx context.Context, box string, d *mailbox.Delivery) err
 		return nil
 	}
 	assigned := f.Assigned(in.From)
+	f.mu.Lock()
+	announced := f.announced[key]
+	f.announced[key] = true
+	f.mu.Unlock()
 	ev := Event{Azione: "PEC", Casella: box, Corrispondente: in.From, Assegnata: assigned, Oggetto: in.Subject, MessageID: d.MessageID}
 	if in.File != nil {
 		ev.File = in.File.Name
@@ -93,7 +97,9 @@ func (f *Front) handle(ctx context.Context, box string, d *mailbox.Delivery) err
 	if box != assigned && box != f.Public() {
 		ev.Dettaglio = "casella diversa da quella assegnata al mittente, " + assigned + " (not the box assigned to the sender)"
 	}
-	f.record(ev)
+	if !announced { // a PEC handed over again (after a retryable failure) is one arrival
+		f.record(ev)
+	}
 	switch {
 	case in.File == nil:
 		err = f.refuse(ctx, in, fmt.Sprintf("la PEC contiene %d file: allo SdI si invia un solo file (fattura, archivio o esito committente) per messaggio "+

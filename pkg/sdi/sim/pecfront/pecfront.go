@@ -123,6 +123,7 @@ type Front struct {
 	recipient   map[sdi.IdentificativoSdI]string // where an invoice was delivered
 	waiters     map[string]chan receipt          // Message-ID → its delivery receipt
 	seen        map[string]bool                  // PECs handled, by box and Message-ID
+	announced   map[string]bool                  // PECs recorded as arrived
 	events      []Event
 	changed     chan struct{}
 }
@@ -170,7 +171,7 @@ func New(cfg Config) (*Front, error) {
 	}
 	f := &Front{cfg: cfg, log: log, client: client, subs: map[string]*mailbox.Submitter{},
 		transmitter: map[sdi.IdentificativoSdI]string{}, byName: map[string]string{}, recipient: map[sdi.IdentificativoSdI]string{},
-		waiters: map[string]chan receipt{}, seen: map[string]bool{}, changed: make(chan struct{})}
+		waiters: map[string]chan receipt{}, seen: map[string]bool{}, announced: map[string]bool{}, changed: make(chan struct{})}
 	for i, b := range cfg.Boxes {
 		if !strings.Contains(b.Address, "@") || b.Password == "" {
 			return nil, fmt.Errorf("pecfront: casella %d %q: servono indirizzo e password (address and password required)", i, b.Address)

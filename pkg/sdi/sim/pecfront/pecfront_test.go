@@ -250,14 +250,17 @@ func TestFrontTransmitter(t *testing.T) {
 		if ok.Casella != sdi02 {
 			t.Fatalf("%+v", ok)
 		}
-		failed := 0
+		failed, arrived := 0, 0
 		for _, e := range r.front.Events() {
 			if e.Azione == "RiceviFile" && e.File == "IT80012345676_00002.xml" && strings.Contains(e.Err, "EI02") {
 				failed++
 			}
+			if e.Azione == "PEC" && e.File == "IT80012345676_00002.xml" {
+				arrived++
+			}
 		}
-		if failed != 1 {
-			t.Fatalf("%d EI02 attempts", failed)
+		if failed != 1 || arrived != 1 {
+			t.Fatalf("%d EI02 attempts, %d arrivals; want 1 and 1", failed, arrived)
 		}
 		e := r.waitPEC("Notifica di scarto " + string(ok.IdentificativoSdI))
 		if a := attachment(e); !strings.HasSuffix(a.Name, "_NS_001.xml") {
