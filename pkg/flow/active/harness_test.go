@@ -24,6 +24,7 @@ import (
 	"snodo/pkg/flow/active"
 	"snodo/pkg/flow/flowkit"
 	"snodo/pkg/hub"
+	"snodo/pkg/hub/hubtest"
 	"snodo/pkg/message"
 	"snodo/pkg/route"
 	"snodo/pkg/sdi"
@@ -106,11 +107,10 @@ type env struct {
 	front atomic.Pointer[func(w http.ResponseWriter, r *http.Request, next http.Handler)]
 	proxy *proxy
 
-	mu   sync.Mutex
-	h    *hub.Hub
-	mod  *active.Module
-	stop context.CancelFunc
-	done chan error
+	mu  sync.Mutex
+	h   *hub.Hub
+	mod *active.Module
+	run *hubtest.Running
 }
 
 type envOptions struct {
@@ -267,37 +267,20 @@ func (e *env) start() {
 	if e.opts.modules != nil {
 		mods = append(mods, e.opts.modules()...)
 	}
-	h, err := hub.New(hub.Options{Config: cfg, Routes: rs, Channels: kinds, Modules: mods, Logger: testLogger(e.t, "hub")})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.Run(ctx) }()
-	select {
-	case <-h.Ready():
-	case err := <-done:
-		e.t.Fatalf("hub did not start: %v", err)
-	case <-time.After(20 * time.Second):
-		e.t.Fatal("hub did not start within 20s")
-	}
+	r := hubtest.Start(e.t, hub.Options{Config: cfg, Routes: rs, Channels: kinds, Modules: mods, Logger: testLogger(e.t, "hub")})
 	e.mu.Lock()
-	e.h, e.mod, e.stop, e.done = h, mod, cancel, done
+	e.h, e.mod, e.run = r.Hub, mod, r
 	e.mu.Unlock()
 }
 
 // shutdown stops the hub (two-phase, as on SIGTERM) and waits for it.
 func (e *env) shutdown() {
 	e.mu.Lock()
-	stop, done := e.stop, e.done
-	e.stop, e.done = nil, nil
+	r := e.run
+	e.run = nil
 	e.mu.Unlock()
-	if stop == nil {
-		return
-	}
-	stop()
-	if err := <-done; err != nil {
-		e.t.Errorf("hub Run: %v", err)
+	if r != nil {
+		r.Stop()
 	}
 }
 
