@@ -37,7 +37,7 @@ func TestSdIOverPEC(t *testing.T) {
 	}
 
 	t.Run("active: first PEC to sdi01, RC and NE from the assigned box, which the hub learns", func(t *testing.T) {
-		if addr, err := e.mod.SdIAddress(ctx); err != nil || addr != sdi01 {
+		if addr, err := e.module().SdIAddress(ctx); err != nil || addr != sdi01 {
 			t.Fatalf("address before any answer: %q %v", addr, err)
 		}
 		drop(t, e.data("a", "in"), "fattura-1.xml", activeInvoice("AAAAAA", "1"))
@@ -70,7 +70,7 @@ func TestSdIOverPEC(t *testing.T) {
 		if got := e.get(inv.ID).Header(sdipec.HeaderDestinatario); got != sdi01 {
 			t.Fatalf("SdIPEC-Destinatario %q", got)
 		}
-		if addr, err := e.mod.SdIAddress(ctx); err != nil || addr != assigned {
+		if addr, err := e.module().SdIAddress(ctx); err != nil || addr != assigned {
 			t.Fatalf("address learned: %q %v, want %s", addr, err, assigned)
 		}
 		// The notifications keep the SdI's PEC as proof.
@@ -93,6 +93,14 @@ func TestSdIOverPEC(t *testing.T) {
 			t.Fatalf("Errori %q", inv.Header(active.HeaderErrori))
 		}
 		waitFile(t, e.data("a", "out", strings.TrimSuffix(nome, ".xml")+"_NS_001.xml"))
+	})
+
+	t.Run("hub restarted: the learned address is kept", func(t *testing.T) {
+		e.shutdown()
+		e.start()
+		if addr, err := e.module().SdIAddress(ctx); err != nil || addr != assigned {
+			t.Fatalf("address after restart: %q %v, want %s", addr, err, assigned)
+		}
 	})
 
 	t.Run("active: errore-consegna from the provider, the file sent again, once at the SdI", func(t *testing.T) {
@@ -284,7 +292,7 @@ func TestSdIOverPEC(t *testing.T) {
 	t.Run("a file beyond the PEC limit is refused before sending", func(t *testing.T) {
 		sent := e.pec.Stats().Submitted
 		big := bytes.Repeat([]byte("A"), 23_000_000)
-		_, err := e.mod.SendInvoice(ctx, "IT80012345676_ZZZ01.xml", big)
+		_, err := e.module().SendInvoice(ctx, "IT80012345676_ZZZ01.xml", big)
 		if err == nil || !channel.IsPermanent(err) {
 			t.Fatalf("err %v, want a permanent refusal", err)
 		}
@@ -353,7 +361,7 @@ func TestSdIOverPECPostgres(t *testing.T) {
 		}
 		e.waitJobDone(inv.ID, sdipec.HandlerConsegna)
 	}
-	if addr, err := e.mod.SdIAddress(ctx); err != nil || addr != assigned {
+	if addr, err := e.module().SdIAddress(ctx); err != nil || addr != assigned {
 		t.Fatalf("address %q %v", addr, err)
 	}
 	id, err := e.sim.Load().DeliverInvoice(ctx, "IT01234567890_Q0001.xml", supplierInvoice("UFA000", "Q1"), "UFA000")

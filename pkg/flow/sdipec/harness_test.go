@@ -266,6 +266,12 @@ func (e *env) hub() *hub.Hub {
 
 func (e *env) store() store.Store { return e.hub().Store }
 
+func (e *env) module() *sdipec.Module {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mod
+}
+
 func (e *env) data(p ...string) string {
 	return filepath.Join(append([]string{e.dir, "data"}, p...)...)
 }
