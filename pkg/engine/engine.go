@@ -58,6 +58,9 @@ type Policy struct {
 // DefaultPolicy is used when no policy is configured.
 var DefaultPolicy = Policy{MaxAttempts: 10, Initial: 2 * time.Second, Max: 10 * time.Minute, MaxAge: 72 * time.Hour, Multiplier: 2, Jitter: 0.2}
 
+// WithDefaults fills the bounds a policy leaves unset with DefaultPolicy's.
+func (p Policy) WithDefaults() Policy { return p.withDefaults() }
+
 func (p Policy) withDefaults() Policy {
 	d := DefaultPolicy
 	if p.MaxAttempts > 0 {

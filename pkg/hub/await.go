@@ -39,7 +39,7 @@ func (h *Hub) ResolveAwait(ctx context.Context, key string, ok bool, detail stri
 		}
 		return err
 	}
-	p := h.policy(j)
+	p := h.policy(j).WithDefaults()
 	bury := j.Attempts >= p.MaxAttempts || h.Now().Sub(j.CreatedAt) >= p.MaxAge
 	retryAt := h.Now().Add(p.Backoff(j.Attempts, nil))
 	if bury {

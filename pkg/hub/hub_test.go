@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"snodo/pkg/message"
 	"snodo/pkg/route"
 	"snodo/pkg/store"
+	"snodo/pkg/store/storetest"
 )
 
 // startHub runs a hub on a route file body in a fresh data folder and returns it with
@@ -215,4 +217,56 @@ func containsType(evs []message.Event, t message.EventType) bool {
 		}
 	}
 	return false
+}
+
+// A failure receipt (PEC errore-consegna) makes the delivery due again after the
+// backoff, within the default policy when the route sets none; past the attempts it is
+// dead-lettered.
+func TestFailureReceiptRetriesWithinPolicy(t *testing.T) {
+	// A hub that is not running: no engine competes for the job.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "comune-a.yaml"), []byte(forwardRoute), 0o644)
+	l := &route.Loader{Channels: channel.NewRegistry(fs.Kind()), DataDir: dir}
+	cfg, _ := l.LoadConfig(filepath.Join(dir, "none.yaml"))
+	rs, err := l.LoadRoutes(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(hub.Options{Config: cfg, Routes: rs, Channels: l.Channels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Store = storetest.OpenSQLite(t, store.Options{})
+	ctx := context.Background()
+	id, _, err := h.Store.Ingest(ctx, store.NewMessage{Message: &message.Message{Ente: "comune-a", Flow: message.FlowForward,
+		Kind: message.KindFile, FileName: "p.xml", Files: []message.File{{Name: "p.xml", Data: []byte("<p/>")}}},
+		Jobs: []store.JobSpec{{Handler: "parked", Target: "forward.demo.to", Params: map[string]string{hub.ParamEnte: "comune-a"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	park := func(key string) {
+		t.Helper()
+		var js []store.Job
+		for i := 0; i < 200 && len(js) == 0; i++ {
+			js, _ = h.Store.Claim(ctx, "test", 1, time.Minute)
+			time.Sleep(5 * time.Millisecond)
+		}
+		if len(js) != 1 || js[0].MessageID != id {
+			t.Fatalf("claim %+v", js)
+		}
+		if err := h.Store.Complete(ctx, &js[0], store.Outcome{Await: &store.Await{Key: key, Deadline: time.Now().Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	park("<r1@pec>")
+	if err := h.ResolveAwait(ctx, "<r1@pec>", false, "errore-consegna"); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := h.Store.Jobs(ctx, id)
+	if js[0].State != store.JobPending || !js[0].DueAt.After(time.Now()) {
+		t.Fatalf("after one failure receipt: %+v; want pending with a backoff", js[0])
+	}
+	if err := h.ResolveAwait(ctx, "<unknown@pec>", true, ""); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown key: %v", err)
+	}
 }
