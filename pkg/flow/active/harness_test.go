@@ -126,6 +126,8 @@ type envOptions struct {
 	api       bool // mount the API for enti with the module as its ActiveSubmitter
 	// transmitters, when set, are the only client CNs the simulated SdI accepts (EI03 for others).
 	transmitters []string
+	// sdiPEC, when set, makes the hub talk to the SdI by PEC through it (sdi.channel: pec).
+	sdiPEC active.SdIPECSender
 }
 
 var fastTiming = sim.Timing{Notify: 5 * time.Millisecond, EC: 20 * time.Millisecond, AT: 60 * time.Millisecond, DT: 60 * time.Millisecond,
@@ -259,7 +261,10 @@ func (e *env) start() {
 	if wait == 0 {
 		wait = time.Hour
 	}
-	mod := active.New(active.Options{UnknownOutcomeWait: wait})
+	if e.opts.sdiPEC != nil {
+		cfg.SdI.Channel = "pec"
+	}
+	mod := active.New(active.Options{UnknownOutcomeWait: wait, SdIPEC: e.opts.sdiPEC})
 	mods := []hub.Module{mod}
 	if e.opts.api {
 		mods = append(mods, apiModule{active: mod})

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"snodo/pkg/channel"
 	"snodo/pkg/engine"
 	"snodo/pkg/flow/flowkit"
 	"snodo/pkg/message"
@@ -266,6 +267,13 @@ func (m *Module) sendPEC(ctx context.Context, msg *message.Message, nome string,
 			"usare sdi.channel ws (SDICoop) o attendere il canale PEC verso lo SdI (SdI PEC sending not wired)"))
 	}
 	pecID, err := m.opts.SdIPEC.SendInvoice(ctx, nome, data)
+	if err != nil && channel.IsPermanent(err) {
+		// Refused before anything left (a file too big for a PEC, a bad address): nothing
+		// can have reached the SdI, so no notification will come; an operator must act.
+		m.clearInFlight(ctx, msg.ID, "invio PEC rifiutato prima della partenza")
+		m.metrics.sent.WithLabelValues("error").Inc()
+		return store.Outcome{}, engine.Permanent(fmt.Errorf("attivo: invio PEC di %s all'SdI rifiutato (PEC send refused): %w", nome, err))
+	}
 	if err != nil {
 		// A PEC handed over or not: the SdI's notifications tell; same path as a lost answer.
 		return m.sendFailed(ctx, msg, nome, started, &sdicoop.Error{Op: "PEC", OutcomeUnknown: true, Reason: "invio PEC non confermato (PEC not confirmed)", Err: err})

@@ -2,10 +2,12 @@ package active_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"snodo/pkg/channel"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,5 +320,50 @@ func TestUserNotEnabled(t *testing.T) {
 	m = e.waitState(m.ID, active.Accettata)
 	if n := e.received(m.Header(active.HeaderNomeFile)); n != 1 {
 		t.Errorf("received %d", n)
+	}
+}
+
+// refusingPEC is an SdI PEC sender whose provider refuses every file before sending (a
+// file too big for a PEC).
+type refusingPEC struct{ calls atomic.Int32 }
+
+func (r *refusingPEC) SendInvoice(ctx context.Context, nome string, data []byte) (string, error) {
+	r.calls.Add(1)
+	return "", channel.Permanent(fmt.Errorf("%s: oltre i 30 MB di una PEC (too big for a PEC)", nome))
+}
+
+// TestPECRefusedBeforeSending: a file the PEC channel refuses before anything leaves is
+// dead-lettered at once (no wait for SdI notifications that cannot come), the in-flight
+// mark cleared.
+func TestPECRefusedBeforeSending(t *testing.T) {
+	pec := &refusingPEC{}
+	e := newEnv(t, envOptions{routes: map[string]string{"a": enteRoute("a", pivaA, "UFA000", "")}, sdiPEC: pec})
+	e.submit("a", "grande.xml", invoice(pivaA, "AAAAAA", "G1"))
+	m := e.waitSubmission("a", "grande.xml", active.DaInviare)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("send not dead-lettered:\n%s", e.timeline(m.ID))
+		}
+		jobs, _ := e.store().Jobs(context.Background(), m.ID)
+		dead := false
+		for _, j := range jobs {
+			if j.Handler == active.HandlerSend && j.State == "dead" {
+				dead = true
+				if j.Attempts != 1 || !strings.Contains(j.LastError, "30 MB") {
+					t.Errorf("dead send: attempts %d, error %q", j.Attempts, j.LastError)
+				}
+			}
+		}
+		if dead {
+			break
+		}
+		sleepShort()
+	}
+	if got := e.get(m.ID); got.Header(active.HeaderInvioInCorso) != "" {
+		t.Errorf("InvioInCorso left set: %q", got.Header(active.HeaderInvioInCorso))
+	}
+	if n := pec.calls.Load(); n != 1 {
+		t.Errorf("SendInvoice called %d times", n)
 	}
 }
