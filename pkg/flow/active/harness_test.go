@@ -23,6 +23,7 @@ import (
 	"snodo/pkg/channel/ftp"
 	"snodo/pkg/flow/active"
 	"snodo/pkg/flow/flowkit"
+	"snodo/pkg/flow/flowtest"
 	"snodo/pkg/hub"
 	"snodo/pkg/hub/hubtest"
 	"snodo/pkg/message"
@@ -54,40 +55,10 @@ type pki struct {
 
 func newPKI(t testing.TB, dir string) *pki {
 	t.Helper()
-	ca, err := testpki.NewCA("CA di prova snodo", testpki.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pki{ca: ca, dir: dir}
-	must := func(i *testpki.Issued, err error) *testpki.Issued {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return i
-	}
-	loop := testpki.Options{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}}
-	hubSrv := must(ca.Server("hub.snodo.test", loop))
-	hubCli := must(ca.Client("snodo-hub", testpki.Options{}))
-	signer := must(ca.Signing("COMUNE DI PROVA", testpki.Options{}))
-	p.sdiServer = must(ca.Server("sdi.test", loop))
-	p.sdiClient = must(ca.Client("SDI", testpki.Options{}))
-	if p.caFile, err = ca.WriteFile(dir, "ca"); err != nil {
-		t.Fatal(err)
-	}
-	if p.hubCert, p.hubKey, err = hubSrv.WriteFiles(dir, "hub"); err != nil {
-		t.Fatal(err)
-	}
-	if p.hubClient, p.hubClientKey, err = hubCli.WriteFiles(dir, "hubclient"); err != nil {
-		t.Fatal(err)
-	}
-	if p.signCert, p.signKey, err = signer.WriteFiles(dir, "firma"); err != nil {
-		t.Fatal(err)
-	}
-	p.sdiHTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{p.sdiClient.TLS()}, MinVersion: tls.VersionTLS12},
-		MaxIdleConnsPerHost: 16}}
-	return p
+	f := flowtest.NewPKI(t, dir)
+	return &pki{ca: f.CA, dir: dir, caFile: f.CAFile, hubCert: f.HubCert, hubKey: f.HubKey, hubClient: f.HubClient,
+		hubClientKey: f.HubClientKey, signCert: f.SignCert, signKey: f.SignKey, sdiServer: f.SdIServer, sdiClient: f.SdIClient,
+		sdiHTTP: f.SdIHTTP}
 }
 
 // env is one end-to-end setup: the SdI simulator on its own mTLS listener, the hub
