@@ -107,7 +107,7 @@ func (s *sqlStore) WithTx(ctx context.Context, fn func(Tx) error) error {
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	t := &sqlTx{s: s, tx: tx, ctx: ctx, now: s.now()}
-	if err := fn(t); err != nil {
+	if err := runGuarded(fn, t); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -138,6 +138,19 @@ type txReq struct {
 }
 
 const maxGroup = 64
+
+// runGuarded runs a caller's transaction function, turning a panic into that caller's
+// error after which the transaction (or savepoint) is rolled back: a bug in one caller
+// must neither leave a transaction open holding locks nor, under group commit, take down
+// the writer every other caller depends on.
+func runGuarded(fn func(Tx) error, t Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: errore interno nella transazione (panic in a transaction): %v", r)
+		}
+	}()
+	return fn(t)
+}
 
 func newGroupCommit(s *sqlStore) *groupCommit {
 	g := &groupCommit{s: s, reqs: make(chan *txReq), quit: make(chan struct{}), done: make(chan struct{})}
@@ -214,7 +227,7 @@ func (g *groupCommit) run(batch []*txReq) {
 			r.err = fmt.Errorf("store: savepoint: %w", err)
 			continue
 		}
-		if err := r.fn(t); err != nil {
+		if err := runGuarded(r.fn, t); err != nil {
 			r.err = err
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
 				// The transaction is unusable: fail everyone.

@@ -436,6 +436,33 @@ func Run(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("PanicInTxIsTheCallersError", func(t *testing.T) {
+		s := open(t, nil)
+		err := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("panic reached the caller: %v", r)
+				}
+			}()
+			return s.WithTx(ctx, func(tx store.Tx) error {
+				if _, _, err := tx.Ingest(store.NewMessage{Message: msg("p.xml")}); err != nil {
+					return err
+				}
+				panic("bug in a caller")
+			})
+		}()
+		if err == nil {
+			t.Fatal("a panicking transaction succeeded")
+		}
+		if l, _ := s.List(ctx, store.Filter{}); len(l) != 0 {
+			t.Fatal("a panicking transaction left a message")
+		}
+		// The store still works.
+		if _, created, err := s.Ingest(ctx, store.NewMessage{Message: msg("after.xml")}); err != nil || !created {
+			t.Fatalf("store after a panic: %v", err)
+		}
+	})
+
 	t.Run("TxRollsBackTogether", func(t *testing.T) {
 		s := open(t, nil)
 		boom := errors.New("boom")
