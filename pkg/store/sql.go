@@ -216,6 +216,26 @@ func (g *groupCommit) run(batch []*txReq) {
 		return
 	}
 	stmts := map[string]*sql.Stmt{}
+	if len(batch) == 1 {
+		// Alone in its batch: the transaction is the caller's, no savepoint needed.
+		r := batch[0]
+		if r.err = r.ctx.Err(); r.err == nil {
+			r.err = runGuarded(r.fn, &sqlTx{s: g.s, tx: tx, ctx: r.ctx, now: g.s.now(), stmts: stmts})
+		}
+		if r.err != nil {
+			tx.Rollback()
+			finish(nil)
+			return
+		}
+		if err := tx.Commit(); err != nil {
+			finish(fmt.Errorf("store: commit: %w", err))
+			return
+		}
+		finish(nil)
+		return
+	}
+	// Savepoint statements go through the prepared-statement cache like the rest.
+	sp := &sqlTx{s: g.s, tx: tx, ctx: ctx, now: g.s.now(), stmts: stmts}
 	ok := 0
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -223,20 +243,20 @@ func (g *groupCommit) run(batch []*txReq) {
 			continue
 		}
 		t := &sqlTx{s: g.s, tx: tx, ctx: r.ctx, now: g.s.now(), stmts: stmts}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		if _, err := sp.exec("SAVEPOINT op"); err != nil {
 			r.err = fmt.Errorf("store: savepoint: %w", err)
 			continue
 		}
 		if err := runGuarded(r.fn, t); err != nil {
 			r.err = err
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO op"); rerr != nil {
+			if _, rerr := sp.exec("ROLLBACK TO op"); rerr != nil {
 				// The transaction is unusable: fail everyone.
 				tx.Rollback()
 				finish(fmt.Errorf("store: rollback to savepoint: %w (after %v)", rerr, err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+		if _, err := sp.exec("RELEASE op"); err != nil {
 			tx.Rollback()
 			finish(fmt.Errorf("store: release savepoint: %w", err))
 			return
