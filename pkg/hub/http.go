@@ -38,7 +38,7 @@ func (h *Hub) listen() ([]*server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	h.Mux.HandleFunc("GET /readyz", h.readyz)
-	h.Mux.Handle("GET /metrics", promhttp.HandlerFor(h.Metrics, promhttp.HandlerOpts{}))
+	h.Mux.Handle("GET /metrics", h.metricsGuard(promhttp.HandlerFor(h.Metrics, promhttp.HandlerOpts{})))
 	var out []*server
 	handler := h.requireClientCert(h.Mux)
 	mk := func(name string) *http.Server {
@@ -156,4 +156,34 @@ func (c *countsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, n := range c.last {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n.N), n.Ente, n.Flow, n.Kind, n.State)
 	}
+}
+
+// metricsGuard serves /metrics only to the addresses of listen.metrics_from (loopback
+// by default): the metrics name the enti and their volumes.
+func (h *Hub) metricsGuard(next http.Handler) http.Handler {
+	var nets []*net.IPNet
+	for _, a := range h.Config.Listen.MetricsFrom {
+		if _, n, err := net.ParseCIDR(a); err == nil {
+			nets = append(nets, n)
+		} else if ip := net.ParseIP(a); ip != nil {
+			bits := 32
+			if ip.To4() == nil {
+				bits = 128
+			}
+			nets = append(nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		ip := net.ParseIP(host)
+		allowed := ip != nil && ip.IsLoopback()
+		for _, n := range nets {
+			allowed = allowed || (ip != nil && n.Contains(ip))
+		}
+		if !allowed {
+			http.Error(w, "metriche riservate: aggiungere l'indirizzo a listen.metrics_from (metrics are restricted)", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -192,6 +192,11 @@ func (c *Config) check(d *decoder) {
 				"listen.allow_plain_http: true se un proxy TLS sta davanti (plain HTTP beyond loopback needs allow_plain_http)", c.Listen.HTTP)
 		}
 	}
+	for _, a := range c.Listen.MetricsFrom {
+		if _, _, err := net.ParseCIDR(a); err != nil && net.ParseIP(a) == nil {
+			d.addf(d.lineAt("listen.metrics_from"), "listen.metrics_from: %q non è un IP né un CIDR, es. 10.0.0.0/8 (not an IP or CIDR)", a)
+		}
+	}
 	if c.Listen.HTTPS != "" {
 		if c.Listen.TLS.Cert == "" {
 			d.addf(d.lineAt("listen.https"), "listen.https: servono listen.tls.cert e listen.tls.key (a certificate is required)")

@@ -36,6 +36,9 @@ type Listen struct {
 	TLS            TLSSpec  `yaml:"tls"`
 	AllowPlainHTTP bool     `yaml:"allow_plain_http"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MetricsFrom lists the addresses (IPs or CIDRs) allowed to read /metrics, which
+	// names the enti and their volumes; default loopback only.
+	MetricsFrom []string `yaml:"metrics_from"`
 }
 
 // StoreSpec selects the store.
