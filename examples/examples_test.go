@@ -505,7 +505,7 @@ func TestGalleryIsChecked(t *testing.T) {
 		{"DSN mancante", "produzione", "snodo.yaml", "dsn: ${SNODO_POSTGRES_DSN}", "dsn: \"\"", "store.dsn", false},
 		{"driver sconosciuto", "server-singolo", "snodo.yaml", "driver: sqlite", "driver: sqlit", `store.driver: "sqlit" sconosciuto`, false},
 		{"token di due enti", "produzione", "routes/comune-di-collina.yaml", "tokens: [file:/run/credentials/snodo.service/collina-token]", `tokens: ["${SNODO_ASL_TOKEN}"]`, "lo stesso token", true},
-		{"casella letta due volte", "produzione", "routes/comune-di-monteverde.yaml", "    username: hub-attivo@pec.snodo.example\n    password: ${SNODO_PEC_ATTIVO_PASSWORD}\n    settings:\n      trust:", "    username: hub-passivo@pec.snodo.example\n    password: ${SNODO_PEC_PASSIVO_PASSWORD}\n    settings:\n      trust:", "un solo ricevitore", true},
+		{"casella letta due volte", "produzione", "routes/comune-di-monteverde.yaml", "    username: hub-attivo@pec.snodo.example\n    password: ${SNODO_PEC_ATTIVO_PASSWORD}\n    settings:\n      trust:", "    username: hub-passivo@pec.snodo.example\n    password: ${SNODO_PEC_PASSIVO_PASSWORD}\n    settings:\n      trust:", "stessa sorgente", false},
 		{"stazione sconosciuta", "produzione", "routes/comune-di-collina.yaml", `station: "80001122334_01"`, `station: "80001122334_09"`, "stazione 80001122334_09 non configurata", true},
 	}
 	for _, c := range cases {

@@ -249,6 +249,7 @@ type Routes struct {
 	byOffice  map[string]*Ente
 	endpoints map[string]*channel.Endpoint // "ente/phase"
 	specs     map[string]*EndpointSpec
+	sources   map[string]Problem // receive sources already read, with where
 	// Warnings are not errors: plain-text secrets, disabled phases, etc.
 	Warnings []Problem
 }
@@ -361,7 +362,7 @@ func (l *Loader) LoadRoutes(dir string) (*Routes, error) {
 // LoadFiles reads the given route files.
 func (l *Loader) LoadFiles(files []string) (*Routes, error) {
 	r := &Routes{byID: map[string]*Ente{}, byOffice: map[string]*Ente{}, endpoints: map[string]*channel.Endpoint{},
-		specs: map[string]*EndpointSpec{}}
+		specs: map[string]*EndpointSpec{}, sources: map[string]Problem{}}
 	var problems Problems
 	officeAt := map[string]Problem{}
 	for _, f := range files {
@@ -470,6 +471,15 @@ func (l *Loader) checkEnte(d *decoder, e *Ente, r *Routes) {
 		if ep != nil {
 			r.endpoints[e.Ente.ID+"/"+p.name] = ep
 			r.specs[e.Ente.ID+"/"+p.name] = p.spec
+			if phaseDirection(p.name) == Receive {
+				src := l.sourceOf(ep)
+				if prev, dup := r.sources[src]; dup {
+					d.addf(p.spec.line, "%s legge la stessa sorgente di %s (%s:%d): due ricevitori si contenderebbero gli stessi file o messaggi; "+
+						"usare cartelle o caselle distinte (the same source is read twice)", p.name, prev.Msg, prev.File, prev.Line)
+				} else {
+					r.sources[src] = Problem{File: d.file, Line: p.spec.line, Msg: e.Ente.ID + "/" + p.name}
+				}
+			}
 		}
 	}
 	switch e.Passive.Prevalidation.OnFailure {
@@ -592,6 +602,19 @@ func (l *Loader) resolveEndpoint(d *decoder, ente, phase string, s *EndpointSpec
 		d.addf(s.Settings.Line, "%s.settings: il canale %s non ha impostazioni (no settings for this kind)", where, s.Channel)
 	}
 	return ep
+}
+
+// sourceOf identifies what a receive endpoint reads: the kind's mailbox identity when it
+// has one (PEC), else the URL and the account.
+func (l *Loader) sourceOf(ep *channel.Endpoint) string {
+	if k, ok := l.Channels.Lookup(ep.Kind); ok && k.Mailbox != nil {
+		if mb := k.Mailbox(ep); mb != "" {
+			return ep.Kind + "|" + mb
+		}
+	}
+	u := *ep.URL
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return ep.Kind + "|" + u.String() + "|" + ep.Username
 }
 
 // partitaIVAValid checks the check digit of an 11-digit partita IVA / numeric codice

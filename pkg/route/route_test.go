@@ -200,3 +200,14 @@ func TestRelativeFileURLsLiveUnderDataDir(t *testing.T) {
 		t.Fatalf("path %s", ep.URL.Path)
 	}
 }
+
+func TestTwoReceiversOnOneSource(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.yaml", "ente:\n  name: A\n  codice_fiscale: \"00000000000\"\npassive:\n  outcome: {channel: fs, url: \"file:///srv/in\"}\n")
+	b := write(t, dir, "b.yaml", "ente:\n  name: B\n  codice_fiscale: \"00000000000\"\nactive:\n  submit: {channel: fs, url: \"file:///srv/in/\"}\n")
+	_, err := loader(nil).LoadRoutes(dir)
+	ps, _ := err.(Problems)
+	if len(ps) != 1 || ps[0].File != b || ps[0].Line != 5 || !strings.Contains(ps[0].Msg, "stessa sorgente di a/passive.outcome") {
+		t.Fatalf("got %v", err)
+	}
+}
