@@ -201,6 +201,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	idle := time.NewTimer(0)
 	defer idle.Stop()
 	e.maintain(storeCtx)
+	claimFailures, wait := 0, e.cfg.Poll
 loop:
 	for {
 		// Count free slots without blocking.
@@ -218,7 +219,13 @@ loop:
 		if free > 0 {
 			js, err := e.cfg.Store.Claim(storeCtx, e.cfg.Owner, free, e.cfg.Lease)
 			if err != nil {
-				e.log.Error("claim non riuscito (claim failed)", "err", err)
+				// The store is unreachable: back off (up to 10s) instead of polling it hot,
+				// and log once per backoff step rather than at every poll.
+				claimFailures++
+				wait = min(e.cfg.Poll<<min(claimFailures, 6), 10*time.Second)
+				e.log.Error("claim non riuscito; nuovo tentativo (claim failed; retrying)", "err", err, "in", wait)
+			} else {
+				claimFailures, wait = 0, e.cfg.Poll
 			}
 			for _, j := range js {
 				select {
@@ -237,7 +244,7 @@ loop:
 		if claimed > 0 && ctx.Err() == nil {
 			continue // there may be more due work: claim again without waiting
 		}
-		idle.Reset(e.cfg.Poll)
+		idle.Reset(wait)
 		select {
 		case <-ctx.Done():
 			break loop
