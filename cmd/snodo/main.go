@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // Europe/Rome (SdI and pagoPA dates) even on hosts without a zoneinfo database
 )
 
 // command is one subcommand. name may hold a space ("routes check"): the dispatcher
