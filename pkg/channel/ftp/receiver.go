@@ -50,6 +50,12 @@ type receiver struct {
 	// retryClaimed asks the next cycle to hand over the processing folder again.
 	retryClaimed bool
 	started      bool
+	// staleOnly limits the next drain to claims older than stale_claim: files another
+	// hub process sharing the folder claimed and then died with. claimSeen dates each
+	// claimed file from the first listing that showed it (a rename keeps the mtime).
+	staleOnly bool
+	claimSeen map[string]time.Time
+	lastStale time.Time
 }
 
 type seenFile struct {
@@ -98,8 +104,13 @@ func (r *receiver) Run(ctx context.Context, sink channel.Sink) error {
 			return nil
 		case <-t.C:
 		}
-		err := r.cycle(ctx, sink, failures > 0 || r.retryClaimed || !r.started)
-		r.started = true
+		recover := failures > 0 || r.retryClaimed || !r.started
+		if !recover && time.Since(r.lastStale) > r.set.staleClaim()/2 {
+			recover, r.staleOnly = true, true
+			r.lastStale = time.Now()
+		}
+		err := r.cycle(ctx, sink, recover)
+		r.started, r.staleOnly = true, false
 		wait := r.set.poll()
 		switch {
 		case ctx.Err() != nil:
@@ -199,9 +210,23 @@ func (r *receiver) drain(ctx context.Context, c *conn, sink channel.Sink) error 
 		return fmt.Errorf("elenco di %s: %w", r.procDir, err)
 	}
 	clear(r.pending)
+	now := time.Now()
+	if r.claimSeen == nil {
+		r.claimSeen = map[string]time.Time{}
+	}
+	listed := map[string]bool{}
 	for _, e := range entries {
 		if e.Type == ftp.EntryTypeFile && CheckRemoteName(e.Name) == nil {
 			r.pending[e.Name] = true
+			listed[e.Name] = true
+			if _, ok := r.claimSeen[e.Name]; !ok {
+				r.claimSeen[e.Name] = now
+			}
+		}
+	}
+	for name := range r.claimSeen {
+		if !listed[name] {
+			delete(r.claimSeen, name)
 		}
 	}
 	for _, e := range sorted(entries) {
@@ -210,6 +235,9 @@ func (r *receiver) drain(ctx context.Context, c *conn, sink channel.Sink) error 
 		}
 		if e.Type != ftp.EntryTypeFile {
 			continue
+		}
+		if r.staleOnly && now.Sub(r.claimSeen[e.Name]) < r.set.staleClaim() {
+			continue // perhaps a live process's claim: not ours to take yet
 		}
 		if err := CheckRemoteName(e.Name); err != nil {
 			r.warnName(e.Name, err)

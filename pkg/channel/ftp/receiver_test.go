@@ -344,3 +344,27 @@ func TestReceiverRefusesFileGrownPastLimit(t *testing.T) {
 		t.Fatalf("processing folder holds %v", names(got))
 	}
 }
+
+// A file claimed by another hub process that died with it (it sits in the processing
+// folder, unacknowledged) is taken over by a running receiver once it is older than
+// stale_claim; a fresh claim is left alone for that long.
+func TestReceiverTakesOverStaleClaims(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{})
+	rec := channeltest.NewRecorder()
+	r := newReceiver(t, endpoint(t, srv, "in", &ftp.Settings{Poll: 20 * time.Millisecond, Stable: ftp.StableNone,
+		StaleClaim: 600 * time.Millisecond}, ""), channel.Deps{})
+	putLocal(t, srv.Path("in"), "primo.xml", []byte("<primo/>"))
+	stop := runFor(t, r, rec)
+	defer stop()
+	rec.WaitFor(t, 1, 5*time.Second) // the receiver is running and past its start-up drain
+	putLocal(t, srv.Path("in/.processing"), "orfano.xml", []byte("<orfano/>"))
+	time.Sleep(200 * time.Millisecond)
+	if n := len(rec.Items()); n != 1 {
+		t.Fatalf("a fresh claim was taken before stale_claim: %d items", n)
+	}
+	items := rec.WaitFor(t, 2, 5*time.Second)
+	if items[1].FileName != "orfano.xml" || string(items[1].Data) != "<orfano/>" {
+		t.Fatalf("taken over %q %q", items[1].FileName, items[1].Data)
+	}
+	eventually(t, 5*time.Second, "the ack", func() bool { return len(regularFiles(t, srv.Path("in/.processing"))) == 0 })
+}

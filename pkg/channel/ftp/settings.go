@@ -38,8 +38,11 @@ type Settings struct {
 	MaxSize    int64         `yaml:"max_size"`   // larger files are refused (default 32 MiB; batch 150 MiB)
 	After      string        `yaml:"after"`      // "move" (default) or "delete"
 	Processing string        `yaml:"processing"` // claimed files (default ".processing")
-	Processed  string        `yaml:"processed"`  // acknowledged files (default "processed"; batch "processati")
-	Rejected   string        `yaml:"rejected"`   // refused files and their .errore.txt (default "rejected")
+	// StaleClaim is how long a claimed file may stay in the processing folder before
+	// this receiver takes it over from a hub process that died with it (default 1m).
+	StaleClaim time.Duration `yaml:"stale_claim"`
+	Processed  string        `yaml:"processed"` // acknowledged files (default "processed"; batch "processati")
+	Rejected   string        `yaml:"rejected"`  // refused files and their .errore.txt (default "rejected")
 
 	// Batch convention
 	Batch              string        `yaml:"batch"`               // "" or "intermediamarche"
@@ -179,6 +182,13 @@ func (s *Settings) nodo() string {
 }
 
 // Check validates the settings against the endpoint; every error says what to change.
+func (s *Settings) staleClaim() time.Duration {
+	if s.StaleClaim > 0 {
+		return s.StaleClaim
+	}
+	return time.Minute
+}
+
 func (s *Settings) Check(ep *channel.Endpoint) error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
