@@ -463,6 +463,50 @@ func Run(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("ConcurrentTransactionsFailAlone", func(t *testing.T) {
+		// Many concurrent transactions, every third failing after it wrote: the failures
+		// leave nothing, the others commit whole (under group commit they share commits).
+		s := open(t, nil)
+		var wg sync.WaitGroup
+		errs := make([]error, 60)
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs[i] = s.WithTx(ctx, func(tx store.Tx) error {
+					if _, _, err := tx.Ingest(store.NewMessage{Message: msg(fmt.Sprintf("c%02d.xml", i)),
+						Jobs: []store.JobSpec{{Handler: "deliver"}}}); err != nil {
+						return err
+					}
+					if i%3 == 0 {
+						return fmt.Errorf("refused %d", i)
+					}
+					return nil
+				})
+			}(i)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if (i%3 == 0) != (err != nil) {
+				t.Fatalf("transaction %d: %v", i, err)
+			}
+		}
+		l, _ := s.List(ctx, store.Filter{Limit: 100})
+		if len(l) != 40 {
+			t.Fatalf("%d messages committed, want 40", len(l))
+		}
+		for _, m := range l {
+			var n int
+			fmt.Sscanf(m.FileName, "c%02d.xml", &n)
+			if n%3 == 0 {
+				t.Fatalf("a failed transaction left %s", m.FileName)
+			}
+		}
+		if st, _ := s.Stats(ctx); st.Pending != 40 {
+			t.Fatalf("%d jobs pending, want 40", st.Pending)
+		}
+	})
+
 	t.Run("TxRollsBackTogether", func(t *testing.T) {
 		s := open(t, nil)
 		boom := errors.New("boom")
