@@ -153,6 +153,10 @@ type Deps struct {
 	Logger  *slog.Logger
 	DataDir string // a private folder of the hub for this endpoint's local state
 	Now     func() time.Time
+	// Resolver completes deliveries a sender reported as awaiting (Result.Await) when
+	// the sender itself learns they are done (an FTP supporto uploaded later). The hub
+	// sets it for senders.
+	Resolver AwaitResolver
 }
 
 func (d Deps) logger() *slog.Logger {

@@ -476,3 +476,85 @@ func (z *zipWriter) close(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// resolverRecorder is the hub's side of batch deliveries: it records completed waits and
+// refuses the first attempt of each key, as the hub does when the upload beats the
+// job's commit.
+type resolverRecorder struct {
+	mu     sync.Mutex
+	asked  map[string]int
+	done   []string
+	failed bool
+}
+
+func (r *resolverRecorder) ResolveAwait(ctx context.Context, key string, ok bool, detail string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.asked == nil {
+		r.asked = map[string]int{}
+	}
+	r.asked[key]++
+	if r.asked[key] == 1 {
+		return errors.New("no job awaits the key: not found")
+	}
+	if !ok || !strings.Contains(detail, ".zip.done") {
+		r.failed = true
+	}
+	r.done = append(r.done, key)
+	return nil
+}
+
+// TestBatchDeliveriesCompleteAtUpload: with a resolver, a staged delivery is not done
+// when Send returns (it awaits), and is reported done once its supporto is uploaded; a
+// report the hub cannot take yet is made again at the next round.
+func TestBatchDeliveriesCompleteAtUpload(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{})
+	res := &resolverRecorder{}
+	set := batchSettings()
+	set.FlushEvery = 30 * time.Millisecond
+	srv.Stop() // the ente's server is down at first: staged deliveries wait
+	s := newSender(t, endpoint(t, srv, "out", set, ""), channel.Deps{DataDir: t.TempDir(), Now: func() time.Time { return batchTime }, Resolver: res})
+	var keys []string
+	for i := 1; i <= 2; i++ {
+		r, err := s.Send(context.Background(), delivery(fmt.Sprint("m", i), invoice(i), []byte("<f/>"), mt(invoice(i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Await == nil || r.Await.Key == "" || r.Await.Timeout != 24*time.Hour {
+			t.Fatalf("a staged delivery does not await its upload: %+v", r)
+		}
+		keys = append(keys, r.Await.Key)
+	}
+	time.Sleep(150 * time.Millisecond)
+	res.mu.Lock()
+	if len(res.done) != 0 {
+		res.mu.Unlock()
+		t.Fatal("deliveries reported done while the server was down")
+	}
+	res.mu.Unlock()
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res.mu.Lock()
+		n := len(res.done)
+		res.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries reported done: %d of 2", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res.mu.Lock()
+	defer res.mu.Unlock()
+	slices.Sort(keys)
+	got := slices.Clone(res.done)
+	slices.Sort(got)
+	if !slices.Equal(got, keys) || res.failed {
+		t.Fatalf("reported %v (failed %v), want %v", got, res.failed, keys)
+	}
+	if n := len(remoteZips(t, srv.Path("out"))); n == 0 {
+		t.Fatal("nothing uploaded")
+	}
+}

@@ -50,9 +50,12 @@ type Settings struct {
 	IdentificativoNodo string        `yaml:"identificativo_nodo"` // 11 digits (default: codice_fiscale)
 	MaxZipSize         int64         `yaml:"max_zip_size"`        // outbound split bound (default 150 MiB)
 	FlushEvery         time.Duration `yaml:"flush_every"`         // outbound batch interval (default 60s)
-	OutcomeDir         string        `yaml:"outcome_dir"`         // where EO outcome files go (default: the endpoint folder)
-	MaxEntries         int           `yaml:"max_entries"`         // inbound zip entries (default 10000)
-	MaxEntrySize       int64         `yaml:"max_entry_size"`      // inbound zip entry size (default 32 MiB)
+	// AwaitTimeout bounds how long a staged delivery may wait for its supporto's upload
+	// before the hub alerts and sends it again (default 24h).
+	AwaitTimeout time.Duration `yaml:"await_timeout"`
+	OutcomeDir   string        `yaml:"outcome_dir"`    // where EO outcome files go (default: the endpoint folder)
+	MaxEntries   int           `yaml:"max_entries"`    // inbound zip entries (default 10000)
+	MaxEntrySize int64         `yaml:"max_entry_size"` // inbound zip entry size (default 32 MiB)
 }
 
 // BatchIntermediaMarche is the batch convention of IntermediaMarche's FTP Canale
@@ -182,6 +185,13 @@ func (s *Settings) nodo() string {
 }
 
 // Check validates the settings against the endpoint; every error says what to change.
+func (s *Settings) awaitTimeout() time.Duration {
+	if s.AwaitTimeout > 0 {
+		return s.AwaitTimeout
+	}
+	return 24 * time.Hour
+}
+
 func (s *Settings) staleClaim() time.Duration {
 	if s.StaleClaim > 0 {
 		return s.StaleClaim

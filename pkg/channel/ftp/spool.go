@@ -40,6 +40,8 @@ type Flusher interface {
 //	spool/.tmp-*, spool/.old-*             staging in progress / replaced (removed at recovery)
 //	batches/<zip>.building/<key>/          deliveries taken into a zip being built
 //	batches/<zip>                          a built zip waiting for upload
+//	batches/<zip>.keys                     the await keys of the deliveries in it
+//	resolve/<zip>.keys                     uploaded: deliveries to report done to the hub
 //	state.json                             the last supporto name used (minute and sequence)
 //
 // Every step is a rename of something already fsynced, so a crash at any point
@@ -59,10 +61,14 @@ type batchSender struct {
 
 	mu      sync.Mutex // spool moves: staging vs taking into a zip
 	flushMu sync.Mutex // one flush at a time
-	staged  atomic.Int64
-	kick    chan struct{}
-	cancel  context.CancelFunc
-	loopEnd chan struct{}
+	// resolver completes the deliveries of an uploaded supporto (the hub); without
+	// one, Send reports a delivery done once it is staged.
+	resolver channel.AwaitResolver
+	resolve  string // local folder of uploaded supporti whose deliveries await resolution
+	staged   atomic.Int64
+	kick     chan struct{}
+	cancel   context.CancelFunc
+	loopEnd  chan struct{}
 }
 
 type manifest struct {
@@ -92,8 +98,9 @@ func newBatchSender(ep *channel.Endpoint, set *Settings, deps channel.Deps) (*ba
 		log:  deps.Log().With("endpoint", ep.Name, "dir", where(ep, dir)),
 		now:  deps.Clock(), data: deps.DataDir,
 		spool: filepath.Join(deps.DataDir, "spool"), builds: filepath.Join(deps.DataDir, "batches"),
+		resolve: filepath.Join(deps.DataDir, "resolve"), resolver: deps.Resolver,
 		kick: make(chan struct{}, 1), loopEnd: make(chan struct{})}
-	for _, p := range []string{s.spool, s.builds} {
+	for _, p := range []string{s.spool, s.builds, s.resolve} {
 		if err := os.MkdirAll(p, 0o750); err != nil {
 			return nil, fmt.Errorf("ftp: cartella locale %s: %w", p, err)
 		}
@@ -129,6 +136,7 @@ func (s *batchSender) loop(ctx context.Context) {
 		if err := s.Flush(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("invio dei supporti FTP non riuscito; riprovo (FTP batch upload failed; retrying)", "err", err)
 		}
+		s.resolvePending(ctx)
 	}
 }
 
@@ -206,7 +214,12 @@ func (s *batchSender) Send(ctx context.Context, d *channel.Delivery) (channel.Re
 		names[i] = f.name
 	}
 	s.log.Info("file accodati per il prossimo supporto FTP (files queued for the next FTP batch)", "message", d.MessageID, "ente", d.Ente, "files", names)
-	return channel.Result{Detail: fmt.Sprintf("accodato per il prossimo supporto FTP verso %s: %s (queued for the next batch)", s.where, strings.Join(names, ", "))}, nil
+	res := channel.Result{Detail: fmt.Sprintf("accodato per il prossimo supporto FTP verso %s: %s (queued for the next batch)", s.where, strings.Join(names, ", "))}
+	if s.resolver != nil {
+		// Done when the supporto holding it is uploaded (resolvePending).
+		res.Await = &channel.Await{Key: s.awaitKey(key), Timeout: s.set.awaitTimeout()}
+	}
+	return res, nil
 }
 
 // Flush builds supporti from the staged deliveries and uploads every built supporto.
@@ -236,6 +249,10 @@ func (s *batchSender) recoverLocal(start bool) error {
 		switch {
 		case strings.HasPrefix(name, "."):
 			os.RemoveAll(filepath.Join(s.builds, name)) // a zip half written
+		case strings.HasSuffix(name, ".zip.keys"):
+			if _, err := os.Lstat(filepath.Join(s.builds, strings.TrimSuffix(name, ".keys"))); errors.Is(err, iofs.ErrNotExist) {
+				s.queueResolution(strings.TrimSuffix(name, ".keys")) // uploaded before a crash
+			}
 		case strings.HasSuffix(name, ".building"):
 			building := filepath.Join(s.builds, name)
 			if _, err := os.Lstat(filepath.Join(s.builds, strings.TrimSuffix(name, ".building"))); err != nil {
@@ -384,6 +401,19 @@ func (s *batchSender) writeZip(name batch.Name, building string, items []staged,
 		os.Remove(tmp)
 		return fmt.Errorf("ftp: supporto %s: %w", name.Zip(), err)
 	}
+	// The await keys of its deliveries, written after the zip: a crash in between
+	// leaves a zip without keys, uploaded without reporting its deliveries (their waits
+	// run out and they are sent again: at least once, never lost).
+	keys := make([]string, 0, len(items))
+	for _, it := range items {
+		keys = append(keys, s.awaitKey(it.key))
+	}
+	kj, _ := json.Marshal(keys)
+	ktmp := filepath.Join(s.builds, "."+name.Zip()+".keys.tmp")
+	if err := writeSync(ktmp, kj); err == nil {
+		os.Rename(ktmp, filepath.Join(s.builds, name.Zip()+".keys"))
+		syncDir(s.builds)
+	}
 	s.log.Info("supporto FTP pronto (FTP supporto built)", "supporto", name.Zip(), "deliveries", len(items), "files", len(names))
 	return nil
 }
@@ -419,6 +449,7 @@ func (s *batchSender) uploadAll(ctx context.Context) error {
 		if err := os.Remove(local); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return fmt.Errorf("ftp: deposito locale: %w", err)
 		}
+		s.queueResolution(name)
 		syncDir(s.builds)
 		s.log.Info("supporto FTP consegnato (FTP supporto delivered)", "supporto", name+batch.DoneSuffix)
 	}
@@ -494,4 +525,67 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// awaitKey names the wait of a staged delivery in the hub.
+func (s *batchSender) awaitKey(key string) string { return "ftp-batch:" + s.ep.Name + ":" + key }
+
+// queueResolution moves the keys of an uploaded supporto to the resolution folder.
+func (s *batchSender) queueResolution(zip string) {
+	from := filepath.Join(s.builds, zip+".keys")
+	if err := os.Rename(from, filepath.Join(s.resolve, zip+".keys")); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		s.log.Warn("esiti delle consegne del supporto non registrabili (cannot queue the deliveries' completion)", "supporto", zip, "err", err)
+	}
+	syncDir(s.resolve)
+}
+
+// resolvePending reports to the hub the deliveries of uploaded supporti. A wait the
+// hub has not recorded yet (the upload beat the job's commit) is tried again at the next
+// round, for up to a day.
+func (s *batchSender) resolvePending(ctx context.Context) {
+	if s.resolver == nil {
+		return
+	}
+	entries, err := os.ReadDir(s.resolve)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			return
+		}
+		path := filepath.Join(s.resolve, e.Name())
+		data, err := os.ReadFile(path)
+		var keys []string
+		if err == nil {
+			err = json.Unmarshal(data, &keys)
+		}
+		if err != nil {
+			s.log.Error("elenco delle consegne illeggibile, rimosso (unreadable completion list)", "file", path, "err", err)
+			os.Remove(path)
+			continue
+		}
+		zip := strings.TrimSuffix(e.Name(), ".keys")
+		var left []string
+		for _, k := range keys {
+			// An error (the wait not recorded yet, the store busy): try again later.
+			if err := s.resolver.ResolveAwait(ctx, k, true, "caricato sul server FTP nel supporto "+zip+batch.DoneSuffix); err != nil {
+				left = append(left, k)
+			}
+		}
+		info, _ := e.Info()
+		switch {
+		case len(left) == 0:
+			os.Remove(path)
+		case info != nil && time.Since(info.ModTime()) > 24*time.Hour:
+			s.log.Warn("consegne del supporto mai attese dall'hub: abbandonate (deliveries never awaited: dropped)", "supporto", zip, "keys", len(left))
+			os.Remove(path)
+		case len(left) < len(keys):
+			lj, _ := json.Marshal(left)
+			tmp := filepath.Join(s.resolve, "."+e.Name()+".tmp")
+			if writeSync(tmp, lj) == nil {
+				os.Rename(tmp, path)
+			}
+		}
+	}
 }
