@@ -157,6 +157,9 @@ type Deps struct {
 	// the sender itself learns they are done (an FTP supporto uploaded later). The hub
 	// sets it for senders.
 	Resolver AwaitResolver
+	// Counter returns the next value of a named counter kept in the store, unique
+	// across the hub processes sharing it (names of files a convention numbers).
+	Counter func(ctx context.Context, name string) (int64, error)
 }
 
 func (d Deps) logger() *slog.Logger {

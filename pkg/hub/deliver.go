@@ -130,7 +130,7 @@ func (h *Hub) sender(ep *channel.Endpoint) (channel.Sender, error) {
 	}
 	ente, phase, _ := strings.Cut(ep.Name, "/")
 	s, err := kind.NewSender(ep, channel.Deps{Logger: h.Log.With("endpoint", ep.Name), Now: h.Now,
-		DataDir: filepath.Join(h.Config.DataDir, "channels", ente, phase), Resolver: h})
+		DataDir: filepath.Join(h.Config.DataDir, "channels", ente, phase), Resolver: h, Counter: h.Store.NextCounter})
 	if err != nil {
 		return nil, fmt.Errorf("mittente %s: %w", ep.Name, err)
 	}

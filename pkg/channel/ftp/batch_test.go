@@ -21,6 +21,8 @@ import (
 	"snodo/pkg/channel/ftp"
 	"snodo/pkg/channel/ftp/batch"
 	"snodo/pkg/channel/ftp/ftptest"
+	"snodo/pkg/store"
+	"snodo/pkg/store/storetest"
 )
 
 var batchTime = time.Date(2025, 1, 31, 9, 20, 0, 0, time.UTC)
@@ -556,5 +558,36 @@ func TestBatchDeliveriesCompleteAtUpload(t *testing.T) {
 	}
 	if n := len(remoteZips(t, srv.Path("out"))); n == 0 {
 		t.Fatal("nothing uploaded")
+	}
+}
+
+// TestBatchNamesUniqueAcrossProcesses: two hub processes writing supporti to one folder
+// in the same minute number them from the store's shared counter, so neither
+// overwrites the other.
+func TestBatchNamesUniqueAcrossProcesses(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Options{})
+	st := storetest.OpenSQLite(t, store.Options{})
+	clock := func() time.Time { return batchTime }
+	var senders []channel.Sender
+	for p := 0; p < 2; p++ {
+		senders = append(senders, newSender(t, endpoint(t, srv, "out", batchSettings(), ""),
+			channel.Deps{DataDir: t.TempDir(), Now: clock, Counter: st.NextCounter}))
+	}
+	for i, s := range senders {
+		if _, err := s.Send(context.Background(), delivery(fmt.Sprint("p", i), invoice(i+1), []byte("<f/>"), mt(invoice(i+1)))); err != nil {
+			t.Fatal(err)
+		}
+		if err := flush(t, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zips := remoteZips(t, srv.Path("out"))
+	if len(zips) != 2 {
+		t.Fatalf("%d supporti on the server, want 2 (one per process): %v", len(zips), zips)
+	}
+	for _, want := range []string{"FO.01234567890.2025031.0920.001.zip.done", "FO.01234567890.2025031.0920.002.zip.done"} {
+		if _, ok := zips[want]; !ok {
+			t.Errorf("missing %s", want)
+		}
 	}
 }

@@ -42,7 +42,8 @@ type Flusher interface {
 //	batches/<zip>                          a built zip waiting for upload
 //	batches/<zip>.keys                     the await keys of the deliveries in it
 //	resolve/<zip>.keys                     uploaded: deliveries to report done to the hub
-//	state.json                             the last supporto name used (minute and sequence)
+//	state.json                             the last supporto name used (minute and sequence),
+//	                                       when the hub lends no store counter
 //
 // Every step is a rename of something already fsynced, so a crash at any point
 // leaves each delivery either in spool/ (sent again) or in a built zip (uploaded
@@ -65,10 +66,13 @@ type batchSender struct {
 	// one, Send reports a delivery done once it is staged.
 	resolver channel.AwaitResolver
 	resolve  string // local folder of uploaded supporti whose deliveries await resolution
-	staged   atomic.Int64
-	kick     chan struct{}
-	cancel   context.CancelFunc
-	loopEnd  chan struct{}
+	// counter numbers supporti from the store (unique across hub processes); nil uses
+	// a local state file.
+	counter func(ctx context.Context, name string) (int64, error)
+	staged  atomic.Int64
+	kick    chan struct{}
+	cancel  context.CancelFunc
+	loopEnd chan struct{}
 }
 
 type manifest struct {
@@ -98,7 +102,7 @@ func newBatchSender(ep *channel.Endpoint, set *Settings, deps channel.Deps) (*ba
 		log:  deps.Log().With("endpoint", ep.Name, "dir", where(ep, dir)),
 		now:  deps.Clock(), data: deps.DataDir,
 		spool: filepath.Join(deps.DataDir, "spool"), builds: filepath.Join(deps.DataDir, "batches"),
-		resolve: filepath.Join(deps.DataDir, "resolve"), resolver: deps.Resolver,
+		resolve: filepath.Join(deps.DataDir, "resolve"), resolver: deps.Resolver, counter: deps.Counter,
 		kick: make(chan struct{}, 1), loopEnd: make(chan struct{})}
 	for _, p := range []string{s.spool, s.builds, s.resolve} {
 		if err := os.MkdirAll(p, 0o750); err != nil {
@@ -229,7 +233,7 @@ func (s *batchSender) Flush(ctx context.Context) error {
 	if err := s.recoverLocal(false); err != nil {
 		return err
 	}
-	if err := s.build(); err != nil {
+	if err := s.build(ctx); err != nil {
 		return err
 	}
 	return s.uploadAll(ctx)
@@ -290,7 +294,7 @@ type staged struct {
 }
 
 // build takes the staged deliveries into zips.
-func (s *batchSender) build() error {
+func (s *batchSender) build(ctx context.Context) error {
 	s.mu.Lock()
 	entries, err := os.ReadDir(s.spool)
 	if err != nil {
@@ -334,7 +338,7 @@ func (s *batchSender) build() error {
 	var jobs []job
 	now := s.now()
 	for _, idx := range batch.Plan(groups, s.set.maxZipSize()) {
-		name, err := s.nextName(now)
+		name, err := s.nextName(ctx, now)
 		if err != nil {
 			s.mu.Unlock()
 			return err
@@ -463,7 +467,18 @@ type nameState struct {
 
 // nextName allocates the next supporto name, persisting it before use so a name is
 // never given twice.
-func (s *batchSender) nextName(now time.Time) (batch.Name, error) {
+func (s *batchSender) nextName(ctx context.Context, now time.Time) (batch.Name, error) {
+	name := batch.Name{Prefix: batch.PrefixOut, CF: batch.StripIT(s.set.CodiceFiscale), Time: now}
+	if s.counter != nil {
+		// A counter in the store shared by every hub process: two processes writing the
+		// same folder never make the same name, whatever the minute.
+		v, err := s.counter(ctx, "ftp-supporto:"+s.where+":"+name.CF)
+		if err != nil {
+			return batch.Name{}, fmt.Errorf("ftp: numero del supporto: %w", err)
+		}
+		name.N = int((v-1)%999) + 1
+		return name, nil
+	}
 	path := filepath.Join(s.data, "state.json")
 	var st nameState
 	if b, err := os.ReadFile(path); err == nil {
@@ -487,7 +502,8 @@ func (s *batchSender) nextName(now time.Time) (batch.Name, error) {
 		return batch.Name{}, fmt.Errorf("ftp: stato locale: %w", err)
 	}
 	syncDir(s.data)
-	return batch.Name{Prefix: batch.PrefixOut, CF: batch.StripIT(s.set.CodiceFiscale), Time: now, N: n}, nil
+	name.N = n
+	return name, nil
 }
 
 func (s *batchSender) spoolBytes() int64 {
