@@ -137,7 +137,7 @@ func OpenStore(ctx context.Context, cfg *route.Config, modules []Module, now fun
 	for _, m := range modules {
 		migs = append(migs, m.Migrations()...)
 	}
-	o := store.Options{Migrations: migs, Now: now, MaxConns: cfg.Store.MaxConns}
+	o := store.Options{Migrations: migs, Now: now, MaxConns: cfg.Store.MaxConns, SynchronousFull: cfg.Store.Synchronous == "full"}
 	switch cfg.Store.Driver {
 	case "postgres":
 		return store.OpenPostgres(ctx, cfg.Store.DSN.Value, o)

@@ -214,6 +214,11 @@ func (c *Config) check(d *decoder) {
 	default:
 		d.addf(d.lineAt("store.driver"), "store.driver: %q sconosciuto; usare sqlite o postgres (unknown driver)", c.Store.Driver)
 	}
+	switch c.Store.Synchronous {
+	case "", "normal", "full":
+	default:
+		d.addf(d.lineAt("store.synchronous"), "store.synchronous: %q; usare normal o full (SQLite durability)", c.Store.Synchronous)
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:

@@ -47,6 +47,9 @@ type StoreSpec struct {
 	DSN    Secret `yaml:"dsn"`    // postgres connection string
 	// MaxConns caps the database connections.
 	MaxConns int `yaml:"max_conns"`
+	// Synchronous is SQLite's durability: normal (default: survives process crashes) or
+	// full (also power losses, at the cost of an fsync per commit).
+	Synchronous string `yaml:"synchronous"`
 }
 
 // LogSpec configures logging.

@@ -23,6 +23,9 @@ type Options struct {
 	MaxConns int
 	// NoGroupCommit gives every SQLite transaction its own commit (for comparisons).
 	NoGroupCommit bool
+	// SynchronousFull makes SQLite fsync the WAL at every commit: durable across power
+	// losses too (the default NORMAL is durable across process crashes).
+	SynchronousFull bool
 }
 
 func (o Options) now() func() time.Time {
@@ -42,7 +45,11 @@ func OpenSQLite(ctx context.Context, dir string, o Options) (Store, error) {
 		return nil, fmt.Errorf("store: data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "snodo.db")
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)" +
+	sync := "NORMAL"
+	if o.SynchronousFull {
+		sync = "FULL"
+	}
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + sync + ")&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=temp_store(memory)&_txlock=immediate"
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
