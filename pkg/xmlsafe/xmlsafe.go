@@ -106,3 +106,98 @@ func head(b []byte) string {
 	}
 	return string(s)
 }
+
+// ErrDeclaration classes a malformed XML declaration.
+var ErrDeclaration = errors.New("malformed XML declaration")
+
+// Declaration checks the XML declaration at the start of data, when there is one, as
+// the XML 1.0 grammar and libxml2 do (encoding/xml does not look inside it):
+//
+//	'<?xml' S 'version' Eq ('"1.x"' | "'1.x'") [S 'encoding' Eq name] [S 'standalone' Eq ('yes'|'no')] S? '?>'
+//
+// Readers that must refuse what the schema validators refuse call it after Check.
+func Declaration(name string, data []byte) error {
+	d := bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if !bytes.HasPrefix(d, []byte("<?xml")) || len(d) > 5 && !isSpace(d[5]) && !bytes.HasPrefix(d[5:], []byte("?>")) {
+		return nil // no declaration (a PI whose target only starts with "xml" is another matter)
+	}
+	end := bytes.Index(d, []byte("?>"))
+	if end < 0 {
+		return declErr(name, "dichiarazione XML non chiusa (unterminated XML declaration)")
+	}
+	rest := d[5:end]
+	order := []string{"version", "encoding", "standalone"}
+	seen := 0
+	for {
+		trimmed := trimSpace(rest)
+		if len(trimmed) == 0 {
+			break
+		}
+		if len(trimmed) == len(rest) {
+			return declErr(name, "manca uno spazio fra gli attributi della dichiarazione XML (missing space in the XML declaration)")
+		}
+		rest = trimmed
+		eq := bytes.IndexByte(rest, '=')
+		if eq <= 0 {
+			return declErr(name, "attributo della dichiarazione XML senza valore (attribute without value)")
+		}
+		key := string(bytes.TrimRight(rest[:eq], " \t\r\n"))
+		val := trimSpace(rest[eq+1:])
+		if len(val) < 2 || val[0] != '"' && val[0] != '\'' {
+			return declErr(name, fmt.Sprintf("valore di %q non tra virgolette (unquoted value)", key))
+		}
+		q := bytes.IndexByte(val[1:], val[0])
+		if q < 0 {
+			return declErr(name, fmt.Sprintf("valore di %q non chiuso (unterminated value)", key))
+		}
+		v := string(val[1 : 1+q])
+		i := seen
+		for i < len(order) && order[i] != key {
+			i++
+		}
+		if i == len(order) || seen == 0 && key != "version" {
+			return declErr(name, fmt.Sprintf("attributo %q non ammesso nella dichiarazione XML o fuori ordine (version, encoding, standalone)", key))
+		}
+		if !validDeclValue(key, v) {
+			return declErr(name, fmt.Sprintf("valore %q non valido per %s (invalid value)", v, key))
+		}
+		seen = i + 1
+		rest = val[1+q+1:]
+	}
+	if seen == 0 {
+		return declErr(name, "la dichiarazione XML richiede version (version is required)")
+	}
+	return nil
+}
+
+func validDeclValue(key, v string) bool {
+	switch key {
+	case "version":
+		if len(v) < 3 || v[:2] != "1." {
+			return false
+		}
+		for _, c := range v[2:] {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	case "encoding":
+		for i, c := range v {
+			letter := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+			if i == 0 && !letter || i > 0 && !letter && !(c >= '0' && c <= '9') && c != '.' && c != '_' && c != '-' {
+				return false
+			}
+		}
+		return v != ""
+	case "standalone":
+		return v == "yes" || v == "no"
+	}
+	return false
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+func declErr(name, reason string) error {
+	return &Error{Name: name, Err: ErrDeclaration, Reason: reason}
+}

@@ -58,3 +58,32 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestDeclaration(t *testing.T) {
+	for _, ok := range []string{
+		`<a/>`, `<?xml version="1.0"?><a/>`, `<?xml version='1.0' encoding='UTF-8'?><a/>`,
+		"\ufeff<?xml version=\"1.0\" encoding=\"ISO-8859-1\" standalone=\"yes\" ?>\n<a/>",
+		`<?xml-stylesheet href="x.xsl"?><a/>`, `<?xml version = "1.1"?><a/>`,
+	} {
+		if err := Declaration("f.xml", []byte(ok)); err != nil {
+			t.Errorf("Declaration(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{
+		"<?xml version=\"1.0\" encodine\xbf\xde=\"UTF-8\"?><a/>",
+		`<?xml encoding="UTF-8"?><a/>`, `<?xml version="2.0"?><a/>`, `<?xml version="1.0"encoding="UTF-8"?><a/>`,
+		`<?xml version="1.0" standalone="maybe"?><a/>`, `<?xml version="1.0" standalone="yes" encoding="UTF-8"?><a/>`,
+		`<?xml version=1.0?><a/>`, `<?xml version="1.0`, `<?xml?><a/>`, `<?xml version="1.0" encoding="8bit"?><a/>`,
+	} {
+		if err := Declaration("f.xml", []byte(bad)); !errors.Is(err, ErrDeclaration) {
+			t.Errorf("Declaration(%q) = %v, want ErrDeclaration", bad, err)
+		}
+	}
+}
+
+func FuzzDeclaration(f *testing.F) {
+	for _, s := range []string{`<?xml version="1.0"?>`, `<?xml version='1.0' encoding='x' standalone='no'?>`, `<?xml`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { Declaration("fuzz", b) })
+}
