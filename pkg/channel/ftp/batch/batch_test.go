@@ -507,3 +507,17 @@ func TestPlan(t *testing.T) {
 		}
 	}
 }
+
+func TestEmbeddedSchemaIsTheOfficialCopy(t *testing.T) {
+	embedded, err := os.ReadFile("FtpTypes_v1.2.xsd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	official, err := os.ReadFile("../../../../testdata/ftp/FtpTypes_v1.2.xsd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(embedded, official) {
+		t.Fatal("pkg/channel/ftp/batch/FtpTypes_v1.2.xsd differs from testdata/ftp/FtpTypes_v1.2.xsd (the documented copy)")
+	}
+}

@@ -171,9 +171,6 @@ func parseTree(name string, data []byte) (*node, error) {
 	if err := xmlsafe.Check(name, data, MaxXMLSize); err != nil {
 		return nil, err
 	}
-	if err := xmlsafe.Declaration(name, data); err != nil {
-		return nil, err // encoding/xml does not look inside the declaration; libxml2 does
-	}
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.Strict = true
 	dec.CharsetReader = charsetReader
@@ -389,6 +386,11 @@ func ParseQuadratura(name string, data []byte) (*Quadratura, error) {
 	if len(p) > 0 {
 		return nil, docError(name, p)
 	}
+	// The reader's own checks give the reasons in Italian; the SdI's schema has the last
+	// word on what they let through.
+	if err := checkSchema(name, data); err != nil {
+		return nil, err
+	}
 	return q, nil
 }
 
@@ -431,6 +433,8 @@ func ParseEsito(name string, data []byte) (*Esito, error) {
 	if len(p) > 0 {
 		return nil, docError(name, p)
 	}
+	// No schema gate here: outcome files are read leniently on purpose (IntermediaMarche
+	// writes them without the versione the schema requires).
 	e.Motivi = comments(data)
 	return e, nil
 }
