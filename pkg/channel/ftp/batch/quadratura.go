@@ -171,6 +171,9 @@ func parseTree(name string, data []byte) (*node, error) {
 	if err := xmlsafe.Check(name, data, MaxXMLSize); err != nil {
 		return nil, err
 	}
+	if err := xmlsafe.Declaration(name, data); err != nil {
+		return nil, err // encoding/xml does not look inside the declaration
+	}
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.Strict = true
 	dec.CharsetReader = charsetReader
